@@ -1,0 +1,4 @@
+// Handlers of the ctrl family: see the file's owner comment once implemented.
+import type { Exec } from '../insn.js';
+
+export const handlers: Record<string, Exec> = {};
