@@ -26,8 +26,10 @@ export const A_STRING = 8;
 export const A_REG_ONLY = 16;
 /** Only the memory form exists; the register form is #UD. */
 export const A_MEM_ONLY = 32;
-/** The reg field is ignored and mod is treated as 3 (MOV to/from CRn/DRn). */
+/** The mod field is ignored and treated as 3: the operand is always the register rm (MOV to/from CRn/DRn). */
 export const A_MOD_IGNORED = 64;
+/** "NP" in the SDM: a 66, F2 or F3 prefix makes this form #UD (the VMX and MONITOR/MWAIT forms). */
+export const A_NO_PREFIX = 128;
 
 export interface OpForm {
   /** Map and opcode byte: 0x000-0x0ff one-byte map, 0x100-0x1ff the 0F map, 0x200-0x2ff 0F 38. */
@@ -192,9 +194,9 @@ op('0f01/0', 'sgdt Ms', A_MEM_ONLY); op('0f01/1', 'sidt Ms', A_MEM_ONLY);
 op('0f01/2', 'lgdt Ms', A_MEM_ONLY); op('0f01/3', 'lidt Ms', A_MEM_ONLY);
 op('0f01/4', 'smsw Ev'); op('0f01/6', 'lmsw Ew', A_END);
 op('0f01/7', 'invlpg M', A_MEM_ONLY | A_END);
-op('0f01=c1', 'vmcall', A_END); op('0f01=c2', 'vmlaunch', A_END);
-op('0f01=c3', 'vmresume', A_END); op('0f01=c4', 'vmxoff', A_END);
-op('0f01=c8', 'monitor'); op('0f01=c9', 'mwait', A_END);
+op('0f01=c1', 'vmcall', A_END | A_NO_PREFIX); op('0f01=c2', 'vmlaunch', A_END | A_NO_PREFIX);
+op('0f01=c3', 'vmresume', A_END | A_NO_PREFIX); op('0f01=c4', 'vmxoff', A_END | A_NO_PREFIX);
+op('0f01=c8', 'monitor', A_NO_PREFIX); op('0f01=c9', 'mwait', A_END | A_NO_PREFIX);
 op('0f02', 'lar Gv,Ew', A_PM_ONLY); op('0f03', 'lsl Gv,Ew', A_PM_ONLY);
 op('0f06', 'clts', A_END);
 op('0f08', 'invd'); op('0f09', 'wbinvd');
@@ -209,7 +211,7 @@ CC.forEach((cc, n) => {
   op(`0f${hex(0x80 + n)}`, `j${cc} Jz`, A_END);
   op(`0f${hex(0x90 + n)}`, `set${cc} Eb`);
 });
-op('0f78', 'vmread Ed,Gd'); op('0f79', 'vmwrite Gd,Ed');
+op('0f78', 'vmread Ed,Gd', A_NO_PREFIX); op('0f79', 'vmwrite Gd,Ed', A_NO_PREFIX);
 op('0fa0', 'push FS'); op('0fa1', 'pop FS'); op('0fa2', 'cpuid');
 op('0fa3', 'bt Ev,Gv', 0, BT_UNDEF);
 op('0fa4', 'shld Ev,Gv,Ib', 0, SHIFT_UNDEF); op('0fa5', 'shld Ev,Gv,CL', 0, SHIFT_UNDEF);
@@ -230,8 +232,8 @@ op('0fbc', 'bsf Gv,Ev', 0, BSF_UNDEF); op('0fbd', 'bsr Gv,Ev', 0, BSF_UNDEF);
 op('0fbe', 'movsx Gv,Eb'); op('0fbf', 'movsx Gv,Ew');
 op('0fc0', 'xadd Eb,Gb', A_LOCK); op('0fc1', 'xadd Ev,Gv', A_LOCK);
 op('0fc7/1', 'cmpxchg8b Mq', A_LOCK | A_MEM_ONLY);
-op('0fc7/6', 'vmptrld Mq', A_MEM_ONLY | A_END); op('0fc7/6@66', 'vmclear Mq', A_MEM_ONLY | A_END);
-op('0fc7/6@f3', 'vmxon Mq', A_MEM_ONLY | A_END); op('0fc7/7', 'vmptrst Mq', A_MEM_ONLY);
+op('0fc7/6', 'vmptrld Mq', A_MEM_ONLY | A_END | A_NO_PREFIX); op('0fc7/6@66', 'vmclear Mq', A_MEM_ONLY | A_END);
+op('0fc7/6@f3', 'vmxon Mq', A_MEM_ONLY | A_END); op('0fc7/7', 'vmptrst Mq', A_MEM_ONLY | A_NO_PREFIX);
 for (let r = 0; r < 8; r++) op(`0f${hex(0xc8 + r)}`, 'bswap Zd');
 op('0fff', 'ud0 Gv,Ev');
 
