@@ -10,7 +10,7 @@
 
 import type { AccessSize, Device } from './device.js';
 
-/** Page is not plain RAM (ROM, MMIO, unmapped, or A20-aliased): accesses go to readSlow/writeSlow. */
+/** Page is not plain RAM (ROM, MMIO, unmapped): accesses go to readSlow/writeSlow. */
 export const PF_SLOW = 1;
 /** Page holds decoded code: set and cleared by the CPU only. */
 export const PF_CODE = 2;
@@ -20,8 +20,6 @@ export const PF_TRACK = 4;
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
 const PAGE_COUNT = 1 << 20;
-/** Physical pages with address bit 20 set: the ones the A20 gate folds onto their neighbours. */
-const A20_PAGE_BIT = 1 << (20 - PAGE_SHIFT);
 
 const ALL_ONES = [0, 0xff, 0xffff, 0, -1] as const;
 
@@ -37,7 +35,6 @@ export class PhysicalMemory {
   /** Region index + 1 per page (0: RAM below size, or unmapped above it). */
   private readonly pageRegion = new Uint16Array(PAGE_COUNT);
   private readonly regions: Region[] = [];
-  private a20 = true;
 
   // Copy-on-write state: one baseline at a time. `shadow` holds the baseline content of every
   // page written since it was taken (lazily, at the first write); `dirty` lists those pages.
@@ -45,8 +42,6 @@ export class PhysicalMemory {
   private readonly dirty: Int32Array;
   private dirtyCount = 0;
   private snapshotId = 0;
-  /** Called for each page whose content restore() changed while the CPU has code decoded from it. */
-  onCodeChanged: ((page: number) => void) | null = null;
 
   constructor(sizeBytes: number) {
     if (!Number.isInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % PAGE_SIZE !== 0 || sizeBytes > 0xc000_0000) {
@@ -84,32 +79,11 @@ export class PhysicalMemory {
     this.regions.push(region);
     for (let p = first; p < end; p++) {
       this.pageRegion[p] = this.regions.length;
-      this.refreshPage(p);
+      this.pageFlags[p]! |= PF_SLOW;
     }
   }
 
-  /** Recomputes PF_SLOW of one page from its mapping and the A20 gate (PF_CODE/PF_TRACK kept). */
-  private refreshPage(p: number): void {
-    const slow = this.pageRegion[p] !== 0 || p >= this.size >>> PAGE_SHIFT || (!this.a20 && (p & A20_PAGE_BIT) !== 0);
-    this.pageFlags[p] = (this.pageFlags[p]! & ~PF_SLOW) | (slow ? PF_SLOW : 0);
-  }
-
-  /**
-   * The A20 gate. Disabled, physical address bit 20 reads as 0 (the 8086 wrap-around): pages
-   * with that bit set become slow and are folded onto their neighbours in readSlow/writeSlow.
-   */
-  setA20(enabled: boolean): void {
-    if (enabled === this.a20) return;
-    this.a20 = enabled;
-    for (let p = A20_PAGE_BIT; p < PAGE_COUNT; p = (p + 1) | A20_PAGE_BIT) this.refreshPage(p);
-  }
-
-  get a20Enabled(): boolean {
-    return this.a20;
-  }
-
   readSlow(addr: number, size: AccessSize): number {
-    if (!this.a20) addr &= ~(1 << 20);
     addr >>>= 0;
     const r = this.pageRegion[addr >>> PAGE_SHIFT]!;
     if (r === 0) {
@@ -128,7 +102,6 @@ export class PhysicalMemory {
   }
 
   writeSlow(addr: number, size: AccessSize, v: number): void {
-    if (!this.a20) addr &= ~(1 << 20);
     addr >>>= 0;
     const p = addr >>> PAGE_SHIFT;
     const r = this.pageRegion[p]!;
@@ -168,19 +141,25 @@ export class PhysicalMemory {
     return ++this.snapshotId;
   }
 
-  /** Puts back RAM as it was at snapshot `id` (the latest one), copying only pages written since. */
-  restore(id: number): void {
+  /**
+   * Puts back RAM as it was at snapshot `id` (the latest one), copying only pages written since.
+   * Returns true when a restored page holds decoded code (PF_CODE): the CPU's code cache is then
+   * stale and must be flushed.
+   */
+  restore(id: number): boolean {
     if (id !== this.snapshotId || this.shadow === null) {
       throw new Error(`memory snapshot ${id} is not the current baseline (${this.snapshotId})`);
     }
     const shadow = this.shadow;
+    let code = false;
     for (let i = 0; i < this.dirtyCount; i++) {
       const p = this.dirty[i]!, from = p << PAGE_SHIFT;
       this.ram.set(shadow.subarray(from, from + PAGE_SIZE), from);
       this.pageFlags[p]! |= PF_TRACK;
-      if (this.pageFlags[p]! & PF_CODE) this.onCodeChanged?.(p);
+      if (this.pageFlags[p]! & PF_CODE) code = true;
     }
     this.dirtyCount = 0;
+    return code;
   }
 
   /** Pages written since the current snapshot (for statistics and tests). */

@@ -1,0 +1,245 @@
+// The machine: memory, port bus, devices and the CPU, and the loop that runs them. Virtual time
+// is cpu.cycles; the loop runs the CPU in slices that end at the earliest device deadline, ticks
+// the devices that are due, and skips idle time while the CPU is halted waiting for an interrupt.
+
+import { Cpu } from '../cpu/cpu.js';
+import { IF } from '../cpu/constants.js';
+import { flushTlb } from '../cpu/paging.js';
+import type { CreateDevices, Device, DeviceStop, InterruptController, MachineContext } from './device.js';
+import { createDevices as defaultDevices } from './devices/index.js';
+import { DeterministicEnv, LiveEnv, type Env } from './env.js';
+import { UserError } from './errors.js';
+import { IoBus } from './iobus.js';
+import { loadImage, type LoadOptions, type LoaderKind } from './loaders/index.js';
+import { PhysicalMemory } from './memory.js';
+import { restoreSnapshot, takeSnapshot, type MachineSnapshot } from './snapshot.js';
+
+/**
+ * Why a run ended. hlt: HLT with IF=0, or with nothing left that could raise an interrupt;
+ * shutdown: triple fault (or another shutdown condition); exit: isa-debug-exit (port 0xF4);
+ * poweroff: the Bochs shutdown port; budget: the instruction limit was reached exactly;
+ * error: an internal error of trapdiff (a bug), message in `error`.
+ */
+export type StopKind = 'hlt' | 'shutdown' | 'exit' | 'poweroff' | 'budget' | 'error';
+
+export interface RunResult {
+  stop: StopKind;
+  /** Instructions retired during this run() call. */
+  instructions: number;
+  /** POST codes written (ports 0x80/0x190), in order; the first MAX_POST_CODES are kept. */
+  postCodes: number[];
+  /** Everything written to port 0xE9 since the machine was made, as Latin-1 text. */
+  debugOutput: string;
+  /** Everything COM1 transmitted since the machine was made, as Latin-1 text. */
+  serialOutput: string;
+  /** The guest's exit status for stop 'exit' ((value << 1) | 1), 0 for 'poweroff', else null. */
+  exitCode: number | null;
+  /** Host time of the run (for the report only: it never reaches the guest). */
+  seconds: number;
+  mips: number;
+  error?: string;
+}
+
+export interface Progress {
+  instructions: number;
+  seconds: number;
+  mips: number;
+}
+
+export interface RunOptions {
+  /** Instruction budget of this run (default: unlimited). */
+  maxInsns?: number;
+  /** Called about once a second of host time. */
+  onProgress?: (p: Progress) => void;
+}
+
+export interface MachineOptions {
+  /** RAM size in MiB (default 64). */
+  memMiB?: number;
+  /** 'deterministic' (default), 'live', or an Env of the caller's (a recorder or replayer). */
+  env?: 'deterministic' | 'live' | Env;
+  /** Streams the guest's output as it comes (in addition to the run result's copies). */
+  onDebugOutput?: (byte: number) => void;
+  onSerialOutput?: (com: number, byte: number) => void;
+  /** The device set (default: the PC devices of src/machine/devices). */
+  createDevices?: CreateDevices;
+}
+
+export const DEFAULT_MEM_MIB = 64;
+export const MAX_MEM_MIB = 3072;
+export const MAX_POST_CODES = 65536;
+/** Longest CPU slice in cycles: bounds how late a progress report or stop request is seen. */
+const SLICE_CYCLES = 1 << 22;
+const A20_OFF_MASK = ~(1 << 20);
+
+export class Machine {
+  readonly mem: PhysicalMemory;
+  readonly io = new IoBus();
+  readonly cpu: Cpu;
+  readonly env: Env;
+  readonly devices: readonly Device[];
+  private readonly intc: InterruptController;
+  /** Devices with a nextDeadline, the only ones the loop polls. */
+  private readonly timed: Device[];
+  private readonly debugChunks: string[] = [];
+  private readonly serialChunks: string[] = [];
+  private postCodes: number[] = [];
+  private stopKind: DeviceStop | null = null;
+  private exitCode = 0;
+  private resetPending = false;
+
+  constructor(opts: MachineOptions = {}) {
+    const memMiB = opts.memMiB ?? DEFAULT_MEM_MIB;
+    if (!Number.isInteger(memMiB) || memMiB < 1 || memMiB > MAX_MEM_MIB) {
+      throw new UserError(`memory size ${memMiB} MiB is not an integer from 1 to ${MAX_MEM_MIB}`);
+    }
+    this.mem = new PhysicalMemory(memMiB * 1024 * 1024);
+    this.env = opts.env === 'live' ? new LiveEnv() : opts.env === undefined || opts.env === 'deterministic' ? new DeterministicEnv() : opts.env;
+    const cpu = (this.cpu = new Cpu(this.mem, this.io));
+    const ctx: MachineContext = {
+      env: this.env,
+      now: () => cpu.cycles,
+      raiseIrq: (line) => this.intc.setIrq(line, true),
+      lowerIrq: (line) => this.intc.setIrq(line, false),
+      setIntr: (level) => cpu.setIntr(level),
+      nmi: () => cpu.nmi(),
+      deadlineChanged: () => cpu.requestStop(),
+      requestStop: (kind, exitCode = 0) => {
+        if (this.stopKind !== null) return; // the first request wins
+        this.stopKind = kind;
+        this.exitCode = kind === 'exit' ? exitCode : 0;
+        cpu.requestStop();
+      },
+      requestReset: () => {
+        this.resetPending = true;
+        cpu.requestStop();
+      },
+      setA20: (enabled) => this.setA20(enabled),
+      debugOutput: (byte) => {
+        this.debugChunks.push(String.fromCharCode(byte & 0xff));
+        opts.onDebugOutput?.(byte & 0xff);
+      },
+      serialOutput: (com, byte) => {
+        if (com === 1) this.serialChunks.push(String.fromCharCode(byte & 0xff));
+        opts.onSerialOutput?.(com, byte & 0xff);
+      },
+      postCode: (value) => {
+        if (this.postCodes.length < MAX_POST_CODES) this.postCodes.push(value);
+      },
+    };
+    const set = (opts.createDevices ?? defaultDevices)(ctx);
+    this.devices = set.devices;
+    this.intc = set.interruptController;
+    for (const d of this.devices) {
+      this.io.attach(d);
+      if (d.mmio) this.mem.mapMmio(d);
+    }
+    this.timed = this.devices.filter((d) => d.nextDeadline !== undefined);
+    cpu.interruptAck = () => this.intc.acknowledge();
+    cpu.readTsc = () => BigInt(Math.floor(this.env.tsc(cpu.cycles)));
+  }
+
+  /** Loads an image into this (fresh) machine; returns the loader's description of it. */
+  load(image: Uint8Array, kind: LoaderKind, opts: LoadOptions = {}): string {
+    return loadImage(this, image, kind, opts);
+  }
+
+  /** The A20 gate: the CPU masks physical address bit 20 while it is disabled. */
+  private setA20(enabled: boolean): void {
+    const mask = enabled ? 0xffffffff : A20_OFF_MASK;
+    if (this.cpu.a20Mask === mask) return;
+    this.cpu.a20Mask = mask;
+    flushTlb(this.cpu, false);
+  }
+
+  /** System reset: the CPU's RESET state, devices' reset state, A20 on; RAM and ROM are kept. */
+  private systemReset(): void {
+    this.resetPending = false;
+    this.cpu.reset();
+    this.setA20(true);
+    for (const d of this.devices) d.reset?.();
+  }
+
+  /**
+   * Ticks every device whose deadline has come and returns the earliest deadline after now
+   * (a device that does not move its deadline past now is asked again one cycle later).
+   */
+  private tickDevices(): number {
+    const now = this.cpu.cycles;
+    let next = Infinity;
+    for (const d of this.timed) {
+      let due = d.nextDeadline!();
+      if (due <= now) {
+        d.tick!(now);
+        due = Math.max(d.nextDeadline!(), now + 1);
+      }
+      if (due < next) next = due;
+    }
+    return next;
+  }
+
+  run(opts: RunOptions = {}): RunResult {
+    const cpu = this.cpu;
+    const startIcount = cpu.icount;
+    const budgetEnd = startIcount + (opts.maxInsns ?? Infinity);
+    // Host time for the report and progress only; nothing of it reaches the guest.
+    const t0 = performance.now();
+    let nextProgress = t0 + 1000;
+    let stop: StopKind | null = null;
+    let error: string | undefined;
+    this.stopKind = null;
+    const requested = (): DeviceStop | null => this.stopKind; // read afresh: devices set it
+    try {
+      while (stop === null) {
+        if (this.resetPending) this.systemReset();
+        const deadline = this.tickDevices();
+        const asked = requested();
+        if (asked !== null) stop = asked;
+        else if (cpu.shutdown) stop = 'shutdown';
+        else if (cpu.icount >= budgetEnd) stop = 'budget';
+        else if (cpu.halted && !(cpu.nmiPending && !cpu.nmiBlocked) && !(cpu.intrLine && (cpu.getEflags() & IF) !== 0)) {
+          // Only a device deadline can wake a CPU halted with IF=1; with IF=0 nothing will.
+          if ((cpu.getEflags() & IF) === 0 || deadline === Infinity) stop = 'hlt';
+          else cpu.extraCycles += deadline - cpu.cycles;
+        } else {
+          cpu.run(Math.min(deadline, cpu.cycles + Math.min(budgetEnd - cpu.icount, SLICE_CYCLES)));
+          if (opts.onProgress && performance.now() >= nextProgress) {
+            const seconds = (performance.now() - t0) / 1000;
+            const instructions = cpu.icount - startIcount;
+            opts.onProgress({ instructions, seconds, mips: instructions / seconds / 1e6 });
+            nextProgress += 1000;
+          }
+        }
+      }
+    } catch (e) {
+      stop = 'error';
+      error = e instanceof Error ? e.message : String(e);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const instructions = cpu.icount - startIcount;
+    return {
+      stop,
+      instructions,
+      postCodes: this.postCodes.slice(),
+      debugOutput: this.debugChunks.join(''),
+      serialOutput: this.serialChunks.join(''),
+      exitCode: stop === 'exit' || stop === 'poweroff' ? this.exitCode : null,
+      seconds,
+      mips: seconds > 0 ? instructions / seconds / 1e6 : 0,
+      ...(error === undefined ? {} : { error }),
+    };
+  }
+
+  /** Captures the whole machine (CPU, RAM by copy-on-write, devices); see snapshot.ts. */
+  snapshot(): MachineSnapshot {
+    return takeSnapshot(this);
+  }
+
+  restore(s: MachineSnapshot): void {
+    restoreSnapshot(this, s);
+  }
+}
+
+export function createMachine(opts: MachineOptions = {}): Machine {
+  return new Machine(opts);
+}
