@@ -68,8 +68,15 @@ class Block {
   ) {}
 }
 
+/** A CPU snapshot: plain numbers and arrays (MSR values as decimal strings), JSON-safe. */
 export interface CpuState {
-  [key: string]: unknown;
+  regs: number[]; eip: number; prevEip: number; eflags: number; cr: number[]; dr: number[];
+  cpl: number; seg: number[]; segBase: number[]; segLimit: number[]; segAr: number[];
+  gdtr: number[]; idtr: number[]; msrs: Array<[number, string]>; tscOffset: string;
+  a20Mask: number; icount: number; extraCycles: number; halted: boolean; shutdown: boolean;
+  intrLine: boolean; nmiPending: boolean; nmiBlocked: boolean; shadowAt: number;
+  /** Triples: linear page, read entry, write entry. */
+  tlb: number[];
 }
 
 export class Cpu {
@@ -830,6 +837,64 @@ export class Cpu {
       this.pageFlags[page] &= ~PF_CODE;
     }
   }
+  // ---------------------------------------------------------------- snapshots
+  /**
+   * The whole CPU as one plain value: registers, flags, control/debug registers, descriptor
+   * caches (hidden state), MSRs, pending events and the TLB (stale entries are architectural
+   * state too). The decoded-block cache is not state: restoreState drops it.
+   */
+  saveState(): CpuState {
+    const tlb: number[] = [];
+    for (const page of this.tlbPages) tlb.push(page, this.tlbRead[page], this.tlbWrite[page]);
+    return {
+      regs: Array.from(this.regs), eip: this.eip, prevEip: this.prevEip, eflags: this.getEflags(),
+      cr: [this.cr0, this.cr2, this.cr3, this.cr4], dr: Array.from(this.dr), cpl: this.cpl,
+      seg: Array.from(this.seg), segBase: Array.from(this.segBase), segLimit: Array.from(this.segLimit),
+      segAr: Array.from(this.segAr), gdtr: [this.gdtrBase, this.gdtrLimit], idtr: [this.idtrBase, this.idtrLimit],
+      msrs: [...this.msrs].map(([k, v]): [number, string] => [k, v.toString()]), tscOffset: this.tscOffset.toString(),
+      a20Mask: this.a20Mask, icount: this.icount, extraCycles: this.extraCycles,
+      halted: this.halted, shutdown: this.shutdown, intrLine: this.intrLine, nmiPending: this.nmiPending,
+      nmiBlocked: this.nmiBlocked, shadowAt: this.shadowAt, tlb,
+    };
+  }
+  restoreState(s: CpuState): void {
+    this.regs.set(s.regs);
+    this.eip = s.eip;
+    this.prevEip = s.prevEip;
+    this.lzOp = LZ_NONE;
+    this.flags = s.eflags;
+    [this.cr0, this.cr2, this.cr3, this.cr4] = s.cr;
+    this.dr.set(s.dr);
+    this.cpl = s.cpl;
+    this.seg.set(s.seg);
+    this.segBase.set(s.segBase);
+    this.segLimit.set(s.segLimit);
+    this.segAr.set(s.segAr);
+    [this.gdtrBase, this.gdtrLimit] = s.gdtr;
+    [this.idtrBase, this.idtrLimit] = s.idtr;
+    this.msrs.clear();
+    for (const [k, v] of s.msrs) this.msrs.set(k, BigInt(v));
+    this.tscOffset = BigInt(s.tscOffset);
+    this.a20Mask = s.a20Mask;
+    this.icount = s.icount;
+    this.extraCycles = s.extraCycles;
+    this.halted = s.halted;
+    this.shutdown = s.shutdown;
+    this.intrLine = s.intrLine;
+    this.nmiPending = s.nmiPending;
+    this.nmiBlocked = s.nmiBlocked;
+    this.shadowAt = s.shadowAt;
+    flushTlb(this, false);
+    const tlb = s.tlb;
+    for (let k = 0; k < tlb.length; k += 3) {
+      this.tlbPages.push(tlb[k]);
+      this.tlbRead[tlb[k]] = tlb[k + 1];
+      this.tlbWrite[tlb[k]] = tlb[k + 2];
+    }
+    this.flushCodeCache();
+    this.updateMode();
+  }
+
   /** Forgets every decoded block (after memory is restored or rewritten behind the CPU's back). */
   flushCodeCache(): void {
     for (const [page, list] of this.pageBlocks) {
