@@ -1,0 +1,66 @@
+// The trapdiff command line: dispatches to one file per command. Bad input (a UserError) is one
+// line on stderr, `trapdiff: <message>`, and exit status 2; anything else is a bug and shows its
+// stack.
+
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { UserError } from './args.js';
+import { RUN_USAGE, runCommand } from './run.js';
+import { showcaseCommand } from './showcase.js';
+
+export interface CliIo {
+  stdout: { write(s: string | Uint8Array): unknown };
+  stderr: { write(s: string | Uint8Array): unknown };
+  stderrIsTTY: boolean;
+}
+
+const HELP = `trapdiff: IA-32 emulator for differential testing of virtualization modes
+
+usage:
+  ${RUN_USAGE}
+      Runs IMAGE; the guest's port 0xE9 and COM1 output goes to stdout, a report to stderr.
+      Exit status: hlt/poweroff 0, isa-debug-exit the guest's (value << 1) | 1, error 1,
+      bad input 2, shutdown (triple fault) 3, instruction budget reached 4.
+  trapdiff decode ...        Disassembles bytes (see trapdiff decode --help).
+  trapdiff showcase          Runs the showcase guests of corpus/ (what npm start does).
+  trapdiff help              This text.
+`;
+
+export function main(argv: readonly string[], io: CliIo): number {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run': return runCommand(rest, io);
+      case 'decode': throw new UserError('decode is not available yet');
+      case 'showcase': return showcaseCommand(rest, io);
+      case 'help': case '--help': case '-h':
+        io.stdout.write(HELP);
+        return 0;
+      case undefined:
+        io.stderr.write(HELP);
+        return 2;
+      default:
+        throw new UserError(`unknown command '${command}' (try 'trapdiff help')`);
+    }
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    io.stderr.write(`trapdiff: ${e.message}\n`);
+    return 2;
+  }
+}
+
+/** True when this module is the program being run (tsx src/cli/main.ts), not imported. */
+function isEntryPoint(): boolean {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+export function runMain(): void {
+  const code = main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stderrIsTTY: process.stderr.isTTY === true });
+  process.exitCode = code;
+}
+
+if (isEntryPoint()) runMain();
