@@ -15,7 +15,7 @@ import { loadSegProtected } from './segment-load.js';
 import { deliverException, deliverInterrupt, EV_EXTERNAL, EV_NMI } from './interrupts.js';
 import { breakpointsEnabled, debugAfterInsn, debugBeforeInsn, debugDataAccess } from './debug.js';
 import { CPUID_SIGNATURE } from './cpuid.js';
-import { PF_CODE, PF_SLOW, type PhysicalMemory } from '../machine/memory.js';
+import { PF_CODE, PF_ROM, PF_SLOW, type PhysicalMemory } from '../machine/memory.js';
 
 /** Lazy-flag operations: how to derive CF/PF/AF/ZF/SF/OF from the saved operands and result. */
 export const LZ_NONE = 0, LZ_ADD = 1, LZ_ADC = 2, LZ_SUB = 3, LZ_SBB = 4, LZ_LOGIC = 5,
@@ -171,7 +171,7 @@ export class Cpu {
     byte: (k: number) => {
       const off = this.decodeBase + k;
       if (off >= this.decodeLimit) throw END_OF_BLOCK;
-      return this.ram[off] ?? 0xff;
+      return this.readPhys8(off);
     },
   };
   private fetchEip = 0;
@@ -778,7 +778,8 @@ export class Cpu {
     const slot = ((phys >>> 0) ^ (phys >>> 14) ^ (d32 ? 0x2aaa : 0)) & (BLOCK_CACHE_SLOTS - 1);
     let b = this.blockCache[slot];
     if (b === null || b.phys !== phys || b.d32 !== d32 || !b.valid) {
-      if (this.pageFlags[phys >>> 12] & PF_SLOW) return null; // ROM/MMIO code: decode each time
+      // Code in MMIO is decoded afresh each time; ROM is slow to read but immutable, so cached.
+      if ((this.pageFlags[phys >>> 12] & (PF_SLOW | PF_ROM)) === PF_SLOW) return null;
       b = this.decodeBlock(phys, d32, eip);
       if (b === null) return null;
       this.blockCache[slot] = b;

@@ -16,6 +16,8 @@ export const PF_SLOW = 1;
 export const PF_CODE = 2;
 /** Page is clean since the last snapshot: its first write goes to writeSlow (copy-on-write). */
 export const PF_TRACK = 4;
+/** Page is ROM: slow to access but immutable, so the CPU may cache code decoded from it. */
+export const PF_ROM = 8;
 
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
@@ -79,7 +81,7 @@ export class PhysicalMemory {
     this.regions.push(region);
     for (let p = first; p < end; p++) {
       this.pageRegion[p] = this.regions.length;
-      this.pageFlags[p]! |= PF_SLOW;
+      this.pageFlags[p]! |= region.kind === 'rom' ? PF_SLOW | PF_ROM : PF_SLOW;
     }
   }
 
