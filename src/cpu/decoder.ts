@@ -299,7 +299,7 @@ export function decode(code: CodeReader, d32: boolean, out: Insn): void {
     out.mod = 0;
     if (a32) { out.disp = fetch32(k); k += 4; } else { out.disp = fetch16(k); k += 2; }
   }
-  if (flags & P_ZREG) out.reg = out.rm = b & 7;
+  if (flags & P_ZREG) out.reg = out.rm = op & 7;
   if (n >= 0) {
     k = readImm(planImm1[n], k, o32, out, false);
     k = readImm(planImm2[n], k, o32, out, true);
