@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeCommand } from '../src/cli/decode.js';
-import { CS, DS, EBP, EBX, ECX, EDI, ES, ESI, ESP, EXC_GP, EXC_UD, FS, GS, SS } from '../src/cpu/constants.js';
+import { DS, EBP, EBX, ECX, EDI, ES, ESI, ESP, EXC_GP, EXC_UD, FS, SS } from '../src/cpu/constants.js';
 import { ArrayReader, decode, execTooLong, execUD, type CodeReader } from '../src/cpu/decoder.js';
 import { disassemble } from '../src/cpu/disasm.js';
 import { HANDLERS } from '../src/cpu/dispatch.js';
