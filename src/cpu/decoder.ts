@@ -5,7 +5,7 @@
 // decoded-block cache misses. Decoding follows SDM Vol. 2 chapter 2 (instruction format) and
 // the opcode maps of Appendix A for 16- and 32-bit code.
 
-import { CS, DS, EBP, EBX, EDI, ESI, ESP, EXC_GP, EXC_UD, SS } from './constants.js';
+import { CS, DS, EBP, EBX, EDI, ES, ESI, ESP, EXC_GP, EXC_UD, FS, GS, SS } from './constants.js';
 import { HANDLERS } from './dispatch.js';
 import { REP_E, REP_NE, REP_NONE, type Exec, type Insn } from './insn.js';
 import { A_LOCK, A_MEM_ONLY, A_MOD_IGNORED, A_NO_PREFIX, A_REG_ONLY, FORMS } from './opcodes.js';
@@ -225,12 +225,12 @@ export function decode(code: CodeReader, d32: boolean, out: Insn): void {
       case 0xf0: lock = true; break;
       case 0xf2: rep = REP_NE; break; // of F2/F3 the last one counts
       case 0xf3: rep = REP_E; break;
-      case 0x26: segOverride = 0; break; // ES; of the segment overrides the last one counts
-      case 0x2e: segOverride = 1; break; // CS
-      case 0x36: segOverride = 2; break; // SS
-      case 0x3e: segOverride = 3; break; // DS
-      case 0x64: segOverride = 4; break; // FS
-      case 0x65: segOverride = 5; break; // GS
+      case 0x26: segOverride = ES; break; // of the segment overrides the last one counts
+      case 0x2e: segOverride = CS; break;
+      case 0x36: segOverride = SS; break;
+      case 0x3e: segOverride = DS; break;
+      case 0x64: segOverride = FS; break;
+      case 0x65: segOverride = GS; break;
       default: break prefixes;
     }
   }
