@@ -1,4 +1,4 @@
-; nasm -f bin -o hello-bios.rom hello-bios.asm
+; nasm -f bin -i corpus/hello/ -o corpus/hello/hello-bios.rom corpus/hello/hello-bios.asm
 ; A 64 KiB BIOS ROM: the CPU starts at F000:FFF0 (the jump at the end), in real mode.
 bits 16
 org 0                       ; the ROM is F000:0000-F000:FFFF (0xF0000-0xFFFFF)

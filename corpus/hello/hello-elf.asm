@@ -1,4 +1,4 @@
-; nasm -f bin -o hello-elf.elf hello-elf.asm
+; nasm -f bin -i corpus/hello/ -o corpus/hello/hello-elf.elf corpus/hello/hello-elf.asm
 ; A Multiboot kernel as an ELF32 executable (headers written by hand, so no linker is needed):
 ; one PT_LOAD segment at 1 MiB whose memory size covers a 4 KiB stack past the file's end.
 bits 32

@@ -1,4 +1,4 @@
-; nasm -f bin -o hello-multiboot.bin hello-multiboot.asm
+; nasm -f bin -i corpus/hello/ -o corpus/hello/hello-multiboot.bin corpus/hello/hello-multiboot.asm
 ; A Multiboot kernel loaded by the header's address fields (the a.out kludge, flags bit 16).
 bits 32
 org 0x100000
