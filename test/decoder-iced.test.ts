@@ -4,8 +4,10 @@
 // rule on iced's own instruction information (encoding kind, CPUID features), never by sample.
 
 import { describe, expect, it } from 'vitest';
-import { Code, CpuidFeature, Decoder, DecoderOptions, EncodingKind, Formatter, FormatterSyntax, Instruction } from 'iced-x86';
+import { Code, CpuidFeature, Decoder, DecoderOptions, EncodingKind, Formatter, FormatterSyntax, Instruction, OpKind, Register } from 'iced-x86';
+import { SEG_NAMES } from '../src/cpu/constants.js';
 import { ArrayReader, decode, execTooLong, execUD } from '../src/cpu/decoder.js';
+import { operandText } from '../src/cpu/disasm.js';
 import { Insn } from '../src/cpu/insn.js';
 
 const SAMPLES = 200_000;
@@ -82,6 +84,73 @@ function classify(instr: Instruction, opcode: number): string {
   return 'compare';
 }
 
+/**
+ * A register as class and number, so that naming conventions do not matter (iced calls the
+ * register operand of MOV Sreg,r/m in 32-bit code EAX, the table Ew: both are GPR 0).
+ */
+const REGISTER_CLASSES: [string, string[]][] = [
+  ['gpr8', ['al', 'cl', 'dl', 'bl', 'ah', 'ch', 'dh', 'bh']],
+  ['gpr', ['ax', 'cx', 'dx', 'bx', 'sp', 'bp', 'si', 'di']],
+  ['gpr', ['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi']],
+  ['sreg', [...SEG_NAMES]],
+  ['cr', ['cr0', 'cr1', 'cr2', 'cr3', 'cr4', 'cr5', 'cr6', 'cr7']],
+  ['dr', ['dr0', 'dr1', 'dr2', 'dr3', 'dr4', 'dr5', 'dr6', 'dr7']],
+];
+function registerId(name: string): string {
+  for (const [cls, names] of REGISTER_CLASSES) if (names.includes(name)) return `${cls}${names.indexOf(name)}`;
+  return `not a register: ${name}`;
+}
+
+const IMMEDIATE_MASK = new Map<OpKind, number>([
+  [OpKind.Immediate8, 0xff], [OpKind.Immediate8_2nd, 0xff], [OpKind.Immediate16, 0xffff],
+  [OpKind.Immediate32, 0xffffffff], [OpKind.Immediate8to16, 0xffff], [OpKind.Immediate8to32, 0xffffffff],
+]);
+const u32 = (v: bigint) => Number(BigInt.asUintN(32, v));
+/** A number as the disassembler prints it ("0x1f", "-0x1"). */
+const parseNumber = (text: string) => (text[0] === '-' ? -Number(text.slice(1)) : Number(text));
+
+/**
+ * Compares the operands of a valid instruction decoded by both (iced decoding at IP 0): register
+ * operands, the memory operand's segment, base, index, scale and displacement, immediates and
+ * branch targets. Returns the first disagreement, or null.
+ */
+function operandMismatch(ours: Insn, instr: Instruction): string | null {
+  const ops = ours.form!.operands;
+  const amask = ours.a32 ? 0xffffffff : 0xffff;
+  for (let n = 0; n < instr.opCount; n++) {
+    const kind = instr.opKind(n);
+    const op = ops[n];
+    if (op === undefined) continue; // iced's second operand of the reserved NOPs 0F 18-1F
+    let want: string, got: string;
+    if (kind === OpKind.Register) {
+      want = registerId(Register[instr.opRegister(n)].toLowerCase());
+      got = registerId(operandText(ours, n, 0));
+    } else if (kind === OpKind.Memory) {
+      const scale = instr.memoryIndex === Register.None ? '' : `*${instr.memoryIndexScale}`;
+      want = [instr.memorySegment, instr.memoryBase, instr.memoryIndex].map((r) => registerId(Register[r].toLowerCase())).join(' ') +
+        `${scale} ${(u32(instr.memoryDisplacement) & amask) >>> 0}`;
+      const reg = (r: number) => (r < 0 ? 'not a register: none' : registerId(REGISTER_CLASSES[2][1][r]));
+      got = ours.mod === 3 ? 'register' : `${registerId(SEG_NAMES[ours.seg])} ${reg(ours.base)} ${reg(ours.index)}` +
+        `${ours.index >= 0 ? `*${1 << ours.scale}` : ''} ${(ours.disp & amask) >>> 0}`;
+    } else if (IMMEDIATE_MASK.has(kind)) {
+      if (op[0] !== 'I') continue; // the constant 1 of the D0-D3 shifts is an immediate to iced
+      const mask = IMMEDIATE_MASK.get(kind)!;
+      want = String((u32(instr.immediate(n)) & mask) >>> 0);
+      got = String((parseNumber(operandText(ours, n, 0)) & mask) >>> 0);
+    } else if (kind === OpKind.NearBranch16 || kind === OpKind.NearBranch32) {
+      want = String(u32(instr.nearBranchTarget));
+      got = String(parseNumber(operandText(ours, n, 0)));
+    } else if (kind === OpKind.FarBranch16 || kind === OpKind.FarBranch32) {
+      want = `${instr.farBranchSelector}:${kind === OpKind.FarBranch16 ? instr.farBranch16 : instr.farBranch32}`;
+      got = `${ours.imm2}:${ours.imm >>> 0}`;
+    } else {
+      continue; // string operands (DS:eSI, ES:eDI) are implicit in the table
+    }
+    if (want !== got) return `operand ${n}: iced ${want}, ours ${got}`;
+  }
+  return null;
+}
+
 describe('decoder vs iced-x86', () => {
   it(`agrees on length and #UD for ${SAMPLES} random samples`, () => {
     console.log(`decoder-iced: seed 0x${SEED.toString(16)} (set DECODER_SEED to repeat another)`);
@@ -107,6 +176,7 @@ describe('decoder vs iced-x86', () => {
       const d32 = s % 2 === 1; // half 16-bit, half 32-bit code
       const dec = iced[d32 ? 1 : 0];
       dec.position = at;
+      dec.ip = 0n;
       dec.decodeOut(instr);
       reader.start = at;
       decode(reader, d32, ours);
@@ -128,6 +198,7 @@ describe('decoder vs iced-x86', () => {
         continue;
       }
       let ok: boolean;
+      let detail = '';
       if (check === 'invalid') {
         // Too long is iced's InvalidInstruction at length 15, ours the fetch-side #GP.
         ok = ourVerdict === '#UD' || (ourVerdict === '#GP(too long)' && instr.length === LEN);
@@ -136,13 +207,17 @@ describe('decoder vs iced-x86', () => {
         ok = ourVerdict === 'valid' && ours.len === instr.length;
         if (check === 'length') lengthOnly++;
         else compared++;
+        if (ok && check === 'compare') {
+          detail = operandMismatch(ours, instr) ?? '';
+          ok = detail === '';
+        }
       }
       if (ok) continue;
       if (++mismatches <= 20) {
         const hex = Buffer.from(buf.subarray(at, at + LEN)).toString('hex');
         const icedView = icedValid ? `${fmt.format(instr)} (${Code[instr.code]}) len ${instr.length}` : `invalid len ${instr.length}`;
         const ourView = ourVerdict === 'valid' ? `${ours.form!.key} len ${ours.len}` : `${ourVerdict} len ${ours.len}`;
-        examples.push(`${d32 ? 32 : 16}-bit ${hex}: iced ${icedView} | ours ${ourView}`);
+        examples.push(`${d32 ? 32 : 16}-bit ${hex}: iced ${icedView} | ours ${ourView} ${detail}`);
       }
     }
 

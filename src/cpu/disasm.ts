@@ -59,8 +59,13 @@ function memory(i: Insn, keyword: string): string {
   return `${keyword}[${seg}${s}]`;
 }
 
-/** One operand's text; `second` selects imm2 for the second immediate (ENTER Iw,Ib). */
-function operand(op: string, i: Insn, address: number, only: boolean, second: boolean): string {
+/**
+ * The text of operand n of a decoded (valid) instruction at `address`: a register name, a memory
+ * operand, an immediate or a branch target, as formatInsn prints it.
+ */
+export function operandText(i: Insn, n: number, address: number): string {
+  const ops = i.form!.operands;
+  const op = ops[n];
   const method = op[0];
   const letter = op.slice(1);
   if (op === 'eAX') return i.o32 ? 'eax' : 'ax';
@@ -69,7 +74,7 @@ function operand(op: string, i: Insn, address: number, only: boolean, second: bo
   switch (method) {
     case 'E': case 'M': case 'O': {
       if (i.mod === 3) return regName(i.rm, bits || (i.o32 ? 32 : 16));
-      const keyword = letter === 'p' && only ? 'far ' : SIZE_KEYWORD[bits] ?? '';
+      const keyword = letter === 'p' && ops.length === 1 ? 'far ' : SIZE_KEYWORD[bits] ?? '';
       return memory(i, keyword);
     }
     case 'G': case 'Z': return regName(i.reg, bits);
@@ -78,7 +83,8 @@ function operand(op: string, i: Insn, address: number, only: boolean, second: bo
     case 'D': return `dr${i.reg}`;
     case 'S': return SEG_NAMES[i.reg];
     case 'I': {
-      const v = second ? i.imm2 : i.imm;
+      // The second immediate operand (ENTER Iw,Ib) is in imm2.
+      const v = ops.findIndex((o) => o[0] === 'I') < n ? i.imm2 : i.imm;
       // Only sign-extended byte immediates (83, 6A, 6B) are negative; they read best signed.
       return letter === 'b' && v < 0 ? '-' + hex(-v) : hex(v);
     }
@@ -113,11 +119,7 @@ export function formatInsn(i: Insn, address: number): string {
   if (name === 'jcxz' && i.a32) name = 'jecxz';
   if (name === 'xlat') name = 'xlatb';
   if (f.operands.length === 0) return lock + name;
-  let immediates = 0;
-  const ops = f.operands.map((o) => {
-    const second = o[0] === 'I' && immediates++ > 0;
-    return operand(o, i, address, f.operands.length === 1, second);
-  });
+  const ops = f.operands.map((_, n) => operandText(i, n, address));
   return `${lock}${name} ${ops.join(', ')}`;
 }
 
