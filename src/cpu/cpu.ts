@@ -5,7 +5,7 @@
 
 import {
   AC, AF, AR_DB, AR_UNUSABLE, CF, CR0_AM, CR0_PE, CR0_PG, CS, EDX, ESP, FLAGS_FIXED1,
-  FLAGS_IMPLEMENTED, IF, OF, PF, SF, SS, TF, VM, ZF, ACC_READ, ACC_WRITE, ACC_EXEC, EXC_GP, EXC_SS,
+  FLAGS_IMPLEMENTED, IF, OF, PF, RF, SF, SS, TF, VM, ZF, ACC_READ, ACC_WRITE, ACC_EXEC, EXC_GP, EXC_SS,
   EXC_AC, LDTR, TR, EXC_NMI,
 } from './constants.js';
 import { Insn } from './insn.js';
@@ -125,6 +125,10 @@ export class Cpu {
   nmiBlocked = false;
   /** icount value during which the MOV SS / POP SS / STI interrupt shadow is in force. */
   shadowAt = -1;
+  /** icount value during which debug traps are held back too (MOV SS / POP SS only, not STI). */
+  inhibitDebugAt = -1;
+  /** DR6 bits of debug traps pending at the end of the current instruction (debug.ts). */
+  debugTrap = 0;
   /** Something between instructions needs looking at: interrupts, halt, stop, shadow. */
   attention = false;
   /** Leave the current block after this instruction (code written, state changed). */
@@ -207,7 +211,8 @@ export class Cpu {
     this.msrs.clear();
     this.tscOffset = 0n;
     this.halted = this.shutdown = this.nmiPending = this.nmiBlocked = false;
-    this.shadowAt = -1;
+    this.shadowAt = this.inhibitDebugAt = -1;
+    this.debugTrap = 0;
     this.attention = true;
     flushTlb(this, false);
     this.flushCodeCache();
@@ -324,7 +329,7 @@ export class Cpu {
     this.lzOp = LZ_NONE;
     const old = this.flags;
     this.flags = (v & FLAGS_IMPLEMENTED) | FLAGS_FIXED1;
-    if ((old ^ this.flags) & (VM | TF | AC | IF)) this.updateMode();
+    if ((old ^ this.flags) & (VM | TF | AC | IF | RF)) this.updateMode();
   }
   /** Writes the flags in `mask` to `bits`, keeping the others. */
   setFlagBits(mask: number, bits: number): void {
@@ -342,7 +347,7 @@ export class Cpu {
   updateMode(): void {
     this.pagingOn = (this.cr0 & (CR0_PG | CR0_PE)) === (CR0_PG | CR0_PE);
     this.alignCheck = (this.cr0 & CR0_AM) !== 0 && (this.flags & AC) !== 0 && this.cpl === 3;
-    this.slowMode = (this.flags & TF) !== 0 || breakpointsEnabled(this);
+    this.slowMode = (this.flags & (TF | RF)) !== 0 || breakpointsEnabled(this);
     for (let s = 0; s < 6; s++) this.computeWindow(s);
     this.attention = true;
   }
@@ -390,7 +395,7 @@ export class Cpu {
     } else {
       loadSegProtected(this, s, sel);
     }
-    if (s === SS) this.shadowAt = this.icount;
+    if (s === SS) this.shadowAt = this.inhibitDebugAt = this.icount + 1;
   }
   /** Linear address of seg:off after the limit and type checks (#GP(0), or #SS(0) for SS). */
   linear(s: number, off: number, size: number, write: boolean): number {
