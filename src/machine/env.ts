@@ -126,6 +126,8 @@ export class LiveEnv implements Env {
   }
 
   dispose(): void {
-    if (this.stdinAttached) process.stdin.off('data', this.onData);
+    if (!this.stdinAttached) return;
+    process.stdin.off('data', this.onData);
+    process.stdin.pause();
   }
 }

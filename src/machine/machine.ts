@@ -15,7 +15,8 @@ import { PhysicalMemory } from './memory.js';
 import { restoreSnapshot, takeSnapshot, type MachineSnapshot } from './snapshot.js';
 
 /**
- * Why a run ended. hlt: HLT with IF=0, or with nothing left that could raise an interrupt;
+ * Why a run ended. hlt: HLT with IF=0, or with nothing left that could raise an interrupt (no
+ * device deadline, or IDLE_LIMIT_SECONDS of virtual time halted without an interrupt);
  * shutdown: triple fault (or another shutdown condition); exit: isa-debug-exit (port 0xF4);
  * poweroff: the Bochs shutdown port; budget: the instruction limit was reached exactly;
  * error: an internal error of trapdiff (a bug), message in `error`.
@@ -71,6 +72,11 @@ export const MAX_POST_CODES = 65536;
 /** Longest CPU slice in cycles: bounds how late a progress report or stop request is seen. */
 const SLICE_CYCLES = 1 << 22;
 const A20_OFF_MASK = ~(1 << 20);
+/**
+ * A CPU halted with IF=1 this long in virtual time without being woken counts as stopped: its
+ * timers still tick, but nothing it has unmasked fires (a guest waiting longer is taken as stuck).
+ */
+export const IDLE_LIMIT_SECONDS = 60;
 
 export class Machine {
   readonly mem: PhysicalMemory;
@@ -189,6 +195,8 @@ export class Machine {
     let error: string | undefined;
     this.stopKind = null;
     const requested = (): DeviceStop | null => this.stopKind; // read afresh: devices set it
+    const idleLimit = IDLE_LIMIT_SECONDS * this.env.cyclesPerSecond;
+    let idleSince = -1;
     try {
       while (stop === null) {
         if (this.resetPending) this.systemReset();
@@ -199,9 +207,11 @@ export class Machine {
         else if (cpu.icount >= budgetEnd) stop = 'budget';
         else if (cpu.halted && !(cpu.nmiPending && !cpu.nmiBlocked) && !(cpu.intrLine && (cpu.getEflags() & IF) !== 0)) {
           // Only a device deadline can wake a CPU halted with IF=1; with IF=0 nothing will.
-          if ((cpu.getEflags() & IF) === 0 || deadline === Infinity) stop = 'hlt';
+          if (idleSince < 0) idleSince = cpu.cycles;
+          if ((cpu.getEflags() & IF) === 0 || deadline === Infinity || cpu.cycles - idleSince > idleLimit) stop = 'hlt';
           else cpu.extraCycles += deadline - cpu.cycles;
         } else {
+          idleSince = -1;
           cpu.run(Math.min(deadline, cpu.cycles + Math.min(budgetEnd - cpu.icount, SLICE_CYCLES)));
           if (opts.onProgress && performance.now() >= nextProgress) {
             const seconds = (performance.now() - t0) / 1000;
