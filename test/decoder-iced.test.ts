@@ -222,7 +222,8 @@ describe('decoder vs iced-x86', () => {
     }
 
     console.log(`decoder-iced: compared ${compared}, x87 length-only ${lengthOnly}, both invalid ${bothInvalid}, mismatches ${mismatches}`);
-    for (const [cls, n] of [...excluded].sort((a, b) => b[1] - a[1])) console.log(`  excluded ${cls}: ${n}`);
+    const classes = [...excluded].sort((a, b) => b[1] - a[1]).map(([cls, n]) => `${cls} ${n}`);
+    console.log(`  excluded by class: ${classes.join(', ')}`);
     for (const m of examples) console.log(`  MISMATCH ${m}`);
     expect(compared).toBeGreaterThan(SAMPLES / 2);
     expect(mismatches).toBe(0);
