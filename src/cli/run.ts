@@ -77,8 +77,10 @@ export function runCommand(args: readonly string[], io: CliIo): number {
   if (p.positional.length !== 1) throw new UserError(`run takes one IMAGE (usage: ${RUN_USAGE})`);
   const path = p.positional[0]!;
   const image = readImage(path);
-  const load = p.strings.has('load') ? parseChoice('--load', p.strings.get('load')!, LOADERS) : sniffLoader(image, basename(path));
   const at = p.strings.has('at') ? parseUint('--at', p.strings.get('at')!, 0xffffffff) : undefined;
+  // --at only means something to the flat loader, so it selects it when --load is absent.
+  const load = p.strings.has('load') ? parseChoice('--load', p.strings.get('load')!, LOADERS)
+    : at !== undefined ? 'flat' : sniffLoader(image, basename(path));
   const memMiB = p.strings.has('mem') ? parseUint('--mem', p.strings.get('mem')!, MAX_MEM_MIB) : DEFAULT_MEM_MIB;
   const maxInsns = p.strings.has('max-insns') ? parseUint('--max-insns', p.strings.get('max-insns')!) : undefined;
   const env = p.strings.has('env') ? parseChoice('--env', p.strings.get('env')!, ['deterministic', 'live'] as const) : 'deterministic';
