@@ -1,4 +1,164 @@
-// Handlers of the datamove family: see the file's owner comment once implemented.
-import type { Exec } from '../insn.js';
+// The datamove family: MOV (general, immediate and moffs forms), XCHG, LEA, MOVZX/MOVSX,
+// CMPXCHG/CMPXCHG8B, XADD, XLAT, LAHF/SAHF, the CF/DF flag instructions, NOP/PAUSE/hint NOPs
+// and BOUND (SDM Vol. 2). MOV to/from segment, control and debug registers belong to the
+// segment and system families.
 
-export const handlers: Record<string, Exec> = {};
+import { AF, CF, DF, EAX, EBX, ECX, EDX, EXC_BR, PF, SF, ZF } from '../constants.js';
+import { LZ_ADD, LZ_SUB, type Cpu } from '../cpu.js';
+import type { Exec, Insn } from '../insn.js';
+import { setCF } from './arith.js';
+
+/** The five flags LAHF/SAHF move between AH and EFLAGS. */
+const AH_FLAGS = SF | ZF | AF | PF | CF;
+
+const nop: Exec = () => {};
+
+/**
+ * CMPXCHG of a `size`-bit destination: compare the accumulator with it (flags of CMP); equal:
+ * store the source; different: load the accumulator. A memory destination is always written,
+ * with its own value on failure (SDM CMPXCHG: the processor never produces a locked read without
+ * a locked write).
+ */
+function cmpxchg(cpu: Cpu, i: Insn, size: number): void {
+  const m = size === 32 ? -1 : (1 << size) - 1;
+  const acc = size === 8 ? cpu.regs[EAX] & 0xff : cpu.regs[EAX] & m;
+  const src = size === 8 ? cpu.getReg8(i.reg) : cpu.regs[i.reg] & m;
+  let dest: number;
+  if (i.mod === 3) dest = size === 8 ? cpu.getReg8(i.rm) : cpu.regs[i.rm] & m;
+  else if (size === 8) dest = cpu.readModify8(i.seg, cpu.ea(i));
+  else if (size === 16) dest = cpu.readModify16(i.seg, cpu.ea(i));
+  else dest = cpu.readModify32(i.seg, cpu.ea(i));
+  cpu.setLazy(LZ_SUB, acc, dest, (acc - dest) & m, size);
+  const equal = acc === dest;
+  const out = equal ? src : dest;
+  if (i.mod === 3) {
+    if (equal) writeRm(cpu, i.rm, src, size);
+  } else if (size === 8) cpu.writeModified8(out);
+  else if (size === 16) cpu.writeModified16(out);
+  else cpu.writeModified32(out);
+  if (!equal) writeRm(cpu, EAX, dest, size);
+}
+
+/** Writes register n at `size` bits (8: the byte-register encoding). */
+function writeRm(cpu: Cpu, n: number, v: number, size: number): void {
+  if (size === 8) cpu.setReg8(n, v);
+  else cpu.setReg(n, v, size === 32);
+}
+
+/** XADD: TEMP = SRC + DEST; SRC = DEST; DEST = TEMP (the destination written last). */
+function xadd(cpu: Cpu, i: Insn, size: number): void {
+  const m = size === 32 ? -1 : (1 << size) - 1;
+  const src = size === 8 ? cpu.getReg8(i.reg) : cpu.regs[i.reg] & m;
+  if (i.mod === 3) {
+    const dest = size === 8 ? cpu.getReg8(i.rm) : cpu.regs[i.rm] & m;
+    const sum = (src + dest) & m;
+    cpu.setLazy(LZ_ADD, dest, src, sum, size);
+    writeRm(cpu, i.reg, dest, size);
+    writeRm(cpu, i.rm, sum, size);
+    return;
+  }
+  const off = cpu.ea(i);
+  const dest = size === 8 ? cpu.readModify8(i.seg, off) : size === 16 ? cpu.readModify16(i.seg, off) : cpu.readModify32(i.seg, off);
+  const sum = (src + dest) & m;
+  if (size === 8) cpu.writeModified8(sum);
+  else if (size === 16) cpu.writeModified16(sum);
+  else cpu.writeModified32(sum);
+  cpu.setLazy(LZ_ADD, dest, src, sum, size);
+  writeRm(cpu, i.reg, dest, size);
+}
+
+/** XCHG of a register with the r/m operand (memory: read-modify-write, register last). */
+function xchg(cpu: Cpu, i: Insn, size: number): void {
+  const m = size === 32 ? -1 : (1 << size) - 1;
+  const g = size === 8 ? cpu.getReg8(i.reg) : cpu.regs[i.reg] & m;
+  let e: number;
+  if (i.mod === 3) {
+    e = size === 8 ? cpu.getReg8(i.rm) : cpu.regs[i.rm] & m;
+    writeRm(cpu, i.rm, g, size);
+  } else {
+    const off = cpu.ea(i);
+    if (size === 8) { e = cpu.readModify8(i.seg, off); cpu.writeModified8(g); }
+    else if (size === 16) { e = cpu.readModify16(i.seg, off); cpu.writeModified16(g); }
+    else { e = cpu.readModify32(i.seg, off); cpu.writeModified32(g); }
+  }
+  writeRm(cpu, i.reg, e, size);
+}
+
+export const handlers: Record<string, Exec> = {
+  mov_EbGb: (cpu, i) => cpu.writeE8(i, cpu.getReg8(i.reg)),
+  // Stored values are masked to the operand size: MMIO devices receive them as given.
+  mov_EvGv: (cpu, i) => cpu.writeEv(i, cpu.getReg(i.reg, i.o32)),
+  mov_GbEb: (cpu, i) => cpu.setReg8(i.reg, cpu.readE8(i)),
+  mov_GvEv: (cpu, i) => {
+    if (i.o32) cpu.regs[i.reg] = cpu.readE32(i);
+    else cpu.setReg16(i.reg, cpu.readE16(i));
+  },
+  // moffs forms: the decoder leaves a displacement-only memory operand.
+  mov_ALOb: (cpu, i) => cpu.setReg8(EAX, cpu.read8(i.seg, cpu.ea(i))),
+  mov_eAXOv: (cpu, i) => cpu.setReg(EAX, cpu.readEv(i), i.o32),
+  mov_ObAL: (cpu, i) => cpu.write8(i.seg, cpu.ea(i), cpu.regs[EAX] & 0xff),
+  mov_OveAX: (cpu, i) => cpu.writeEv(i, cpu.getReg(EAX, i.o32)),
+  mov_ZbIb: (cpu, i) => cpu.setReg8(i.reg, i.imm),
+  mov_ZvIv: (cpu, i) => cpu.setReg(i.reg, i.imm, i.o32),
+  mov_EbIb: (cpu, i) => cpu.writeE8(i, i.imm),
+  mov_EvIz: (cpu, i) => cpu.writeEv(i, i.imm),
+  xchg_ZveAX: (cpu, i) => {
+    const a = cpu.regs[EAX];
+    cpu.setReg(EAX, cpu.regs[i.reg], i.o32);
+    cpu.setReg(i.reg, a, i.o32);
+  },
+  xchg_EbGb: (cpu, i) => xchg(cpu, i, 8),
+  xchg_EvGv: (cpu, i) => xchg(cpu, i, i.o32 ? 32 : 16),
+  lea_GvM: (cpu, i) => cpu.setReg(i.reg, cpu.ea(i), i.o32),
+  movzx_GvEb: (cpu, i) => cpu.setReg(i.reg, cpu.readE8(i), i.o32),
+  movzx_GvEw: (cpu, i) => cpu.setReg(i.reg, cpu.readE16(i), i.o32),
+  movsx_GvEb: (cpu, i) => cpu.setReg(i.reg, (cpu.readE8(i) << 24) >> 24, i.o32),
+  movsx_GvEw: (cpu, i) => cpu.setReg(i.reg, (cpu.readE16(i) << 16) >> 16, i.o32),
+  cmpxchg_EbGb: (cpu, i) => cmpxchg(cpu, i, 8),
+  cmpxchg_EvGv: (cpu, i) => cmpxchg(cpu, i, i.o32 ? 32 : 16),
+  cmpxchg8b_Mq: (cpu, i) => {
+    // Both dwords are checked for writing before anything is read or written; on a mismatch
+    // the old value is written back (the locked cycle) and EDX:EAX receive it. Only ZF changes.
+    const lin = cpu.linear(i.seg, cpu.ea(i), 8, true);
+    cpu.probeWrite(lin, 8);
+    const user = cpu.cpl === 3, hiLin = (lin + 4) | 0;
+    const lo = cpu.readLinear32(lin, user), hi = cpu.readLinear32(hiLin, user);
+    const equal = lo === cpu.regs[EAX] && hi === cpu.regs[EDX];
+    cpu.writeLinear32(lin, equal ? cpu.regs[EBX] : lo, user);
+    cpu.writeLinear32(hiLin, equal ? cpu.regs[ECX] : hi, user);
+    if (!equal) {
+      cpu.regs[EAX] = lo;
+      cpu.regs[EDX] = hi;
+    }
+    cpu.setFlagBits(ZF, equal ? ZF : 0);
+  },
+  xadd_EbGb: (cpu, i) => xadd(cpu, i, 8),
+  xadd_EvGv: (cpu, i) => xadd(cpu, i, i.o32 ? 32 : 16),
+  xlat: (cpu, i) => {
+    const off = i.a32 ? (cpu.regs[EBX] + (cpu.regs[EAX] & 0xff)) | 0 : (cpu.regs[EBX] + (cpu.regs[EAX] & 0xff)) & 0xffff;
+    cpu.setReg8(EAX, cpu.read8(i.seg, off));
+  },
+  lahf: (cpu) => cpu.setReg8(4 /* AH */, cpu.getEflags() & 0xff),
+  sahf: (cpu) => cpu.setFlagBits(AH_FLAGS, (cpu.regs[EAX] >> 8) & 0xff),
+  clc: (cpu) => setCF(cpu, false),
+  stc: (cpu) => setCF(cpu, true),
+  cmc: (cpu) => setCF(cpu, !cpu.getCF()),
+  cld: (cpu) => { cpu.flags &= ~DF; },
+  std: (cpu) => { cpu.flags |= DF; },
+  nop,
+  pause: nop,
+  nop_Ev: nop, // hint NOPs and PREFETCHh: no memory access, no fault
+  bound_GvMa: (cpu, i) => {
+    const off = cpu.ea(i);
+    let lower: number, upper: number;
+    const index = i.o32 ? cpu.regs[i.reg] : (cpu.regs[i.reg] << 16) >> 16;
+    if (i.o32) {
+      lower = cpu.read32(i.seg, off);
+      upper = cpu.read32(i.seg, i.a32 ? (off + 4) | 0 : (off + 4) & 0xffff);
+    } else {
+      lower = (cpu.read16(i.seg, off) << 16) >> 16;
+      upper = (cpu.read16(i.seg, i.a32 ? (off + 2) | 0 : (off + 2) & 0xffff) << 16) >> 16;
+    }
+    if (index < lower || index > upper) cpu.faultNoCode(EXC_BR);
+  },
+};

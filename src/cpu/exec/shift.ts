@@ -1,4 +1,167 @@
-// Handlers of the shift family: see the file's owner comment once implemented.
-import type { Exec } from '../insn.js';
+// The shift family: ROL/ROR/RCL/RCR/SHL/SAL/SHR/SAR and SHLD/SHRD (SDM Vol. 2).
+//
+// The count is masked to 5 bits; a masked count of 0 changes nothing (a memory operand is still
+// read for writing, so its write permission is checked, as Bochs does). RCL/RCR on 8/16 bits
+// rotate through CF modulo 9/17. Flags are written eagerly, with Bochs's values where the SDM
+// leaves them undefined:
+// - SHL/SAL/SHR/SAR: SF/ZF/PF from the result, AF = 0; SHL OF = CF ^ MSB(result) for every
+//   count; SHR OF = MSB ^ MSB-1 of the result (the original MSB at count 1, 0 above); SAR OF = 0.
+//   A count above the operand size gives result 0 (SAR: the sign), CF = 0 (SAR: the sign).
+// - ROL/ROR change only CF and OF, OF from the result for every count (ROL: CF ^ MSB,
+//   ROR: MSB ^ MSB-1), also when the count is a multiple of the size. RCL/RCR whose count is
+//   0 modulo 9/17 change nothing; otherwise RCL OF = CF ^ MSB, RCR OF = MSB ^ MSB-1.
+// - SHLD/SHRD: SF/ZF/PF from the result, AF = 0, OF = CF ^ MSB (SHLD) or MSB ^ MSB-1 (SHRD).
+//   16-bit with a count above 16 (result undefined in the SDM) shifts the 48-bit pattern
+//   D:S:D, which gives Bochs's (and P6-family hardware's) result; CF is the last bit shifted out
+//   of that pattern.
 
-export const handlers: Record<string, Exec> = {};
+import { ECX } from '../constants.js';
+import type { Cpu } from '../cpu.js';
+import type { Exec, Insn } from '../insn.js';
+import { setCO, setLogicCO } from './arith.js';
+
+const ROL = 0, ROR = 1, RCL = 2, RCR = 3, SHL = 4, SHR = 5, SAL = 6; // 7: SAR, the default case
+
+/** Shifts the zero-extended `size`-bit value v by c (1-31) and sets the flags; returns the result. */
+function shift(cpu: Cpu, op: number, v: number, c: number, size: number): number {
+  const m = size === 32 ? -1 : (1 << size) - 1;
+  const msb = size - 1;
+  let r: number, cf: number;
+  switch (op) {
+    case ROL: {
+      const k = c & msb;
+      r = k === 0 ? v : ((v << k) | (v >>> (size - k))) & m;
+      cf = r & 1;
+      setCO(cpu, cf !== 0, (cf ^ (r >>> msb)) !== 0);
+      return r;
+    }
+    case ROR: {
+      const k = c & msb;
+      r = k === 0 ? v : ((v >>> k) | (v << (size - k))) & m;
+      cf = (r >>> msb) & 1;
+      setCO(cpu, cf !== 0, (cf ^ ((r >>> (msb - 1)) & 1)) !== 0);
+      return r;
+    }
+    case RCL: {
+      const k = size === 32 ? c : c % (size + 1);
+      if (k === 0) return v;
+      const cin = cpu.getCF() ? 1 : 0;
+      // A (size + 1)-bit rotation of CF:v; at k = 1 the wrapped part is empty (JS shifts are mod 32).
+      r = ((v << k) | (cin << (k - 1)) | (k === 1 ? 0 : v >>> (size + 1 - k))) & m;
+      cf = (v >>> (size - k)) & 1;
+      setCO(cpu, cf !== 0, (cf ^ (r >>> msb)) !== 0);
+      return r;
+    }
+    case RCR: {
+      const k = size === 32 ? c : c % (size + 1);
+      if (k === 0) return v;
+      const cin = cpu.getCF() ? 1 : 0;
+      r = ((v >>> k) | (cin << (size - k)) | (k === 1 ? 0 : v << (size + 1 - k))) & m;
+      cf = (v >>> (k - 1)) & 1;
+      setCO(cpu, cf !== 0, (((r >>> msb) ^ (r >>> (msb - 1))) & 1) !== 0);
+      return r;
+    }
+    case SHL: case SAL:
+      if (c <= size) {
+        r = (v << c) & m;
+        cf = (v >>> (size - c)) & 1;
+      } else {
+        r = cf = 0;
+      }
+      setLogicCO(cpu, r, size, cf !== 0, (cf ^ (r >>> msb)) !== 0);
+      return r;
+    case SHR:
+      r = v >>> c;
+      cf = (v >>> (c - 1)) & 1;
+      setLogicCO(cpu, r, size, cf !== 0, (((r << 1) ^ r) >>> msb & 1) !== 0);
+      return r;
+    default: { // SAR
+      const sx = (v << (32 - size)) >> (32 - size);
+      r = (sx >> c) & m;
+      cf = (sx >> (c - 1)) & 1;
+      setLogicCO(cpu, r, size, cf !== 0, false);
+      return r;
+    }
+  }
+}
+
+/** Applies `op` with count c (already masked) to the Eb operand; a zero count writes nothing. */
+function shiftEb(cpu: Cpu, i: Insn, op: number, c: number): void {
+  if (i.mod === 3) {
+    if (c !== 0) cpu.setReg8(i.rm, shift(cpu, op, cpu.getReg8(i.rm), c, 8));
+  } else {
+    const v = cpu.readModify8(i.seg, cpu.ea(i));
+    if (c !== 0) cpu.writeModified8(shift(cpu, op, v, c, 8));
+  }
+}
+
+function shiftEv(cpu: Cpu, i: Insn, op: number, c: number): void {
+  if (i.mod === 3) {
+    if (c === 0) return;
+    if (i.o32) cpu.regs[i.rm] = shift(cpu, op, cpu.regs[i.rm] >>> 0, c, 32);
+    else cpu.setReg16(i.rm, shift(cpu, op, cpu.regs[i.rm] & 0xffff, c, 16));
+  } else if (i.o32) {
+    const v = cpu.readModify32(i.seg, cpu.ea(i));
+    if (c !== 0) cpu.writeModified32(shift(cpu, op, v >>> 0, c, 32));
+  } else {
+    const v = cpu.readModify16(i.seg, cpu.ea(i));
+    if (c !== 0) cpu.writeModified16(shift(cpu, op, v, c, 16));
+  }
+}
+
+/**
+ * SHLD (left) or SHRD of destination d by source s, count c in 1-31; sets the flags and returns
+ * the result. d and s are zero-extended.
+ */
+function doubleShift(cpu: Cpu, left: boolean, d: number, s: number, c: number, size: number): number {
+  let r: number, cf: number;
+  if (size === 16 && c > 16) { // the 48-bit pattern D:S:D: past 16 the source takes the lead
+    const t = d;
+    d = s;
+    s = t;
+    c -= 16;
+  }
+  const m = size === 32 ? -1 : 0xffff;
+  if (left) {
+    r = ((d << c) | (s >>> (size - c))) & m;
+    cf = (d >>> (size - c)) & 1;
+    setLogicCO(cpu, r, size, cf !== 0, (cf ^ (r >>> (size - 1))) !== 0);
+  } else {
+    r = ((d >>> c) | (s << (size - c))) & m;
+    cf = (d >>> (c - 1)) & 1;
+    setLogicCO(cpu, r, size, cf !== 0, (((r >>> (size - 1)) ^ (r >>> (size - 2))) & 1) !== 0);
+  }
+  return r;
+}
+
+function doubleShiftEv(cpu: Cpu, i: Insn, left: boolean, c: number): void {
+  c &= 0x1f;
+  const size = i.o32 ? 32 : 16;
+  const s = i.o32 ? cpu.regs[i.reg] >>> 0 : cpu.regs[i.reg] & 0xffff;
+  if (i.mod === 3) {
+    if (c !== 0) cpu.setReg(i.rm, doubleShift(cpu, left, cpu.getReg(i.rm, i.o32) >>> 0, s, c, size), i.o32);
+  } else if (i.o32) {
+    const v = cpu.readModify32(i.seg, cpu.ea(i));
+    if (c !== 0) cpu.writeModified32(doubleShift(cpu, left, v >>> 0, s, c, 32));
+  } else {
+    const v = cpu.readModify16(i.seg, cpu.ea(i));
+    if (c !== 0) cpu.writeModified16(doubleShift(cpu, left, v, s, c, 16));
+  }
+}
+
+const NAMES = ['rol', 'ror', 'rcl', 'rcr', 'shl', 'shr', 'sal', 'sar'];
+
+export const handlers: Record<string, Exec> = {
+  shld_EvGvIb: (cpu, i) => doubleShiftEv(cpu, i, true, i.imm),
+  shld_EvGvCL: (cpu, i) => doubleShiftEv(cpu, i, true, cpu.regs[ECX]),
+  shrd_EvGvIb: (cpu, i) => doubleShiftEv(cpu, i, false, i.imm),
+  shrd_EvGvCL: (cpu, i) => doubleShiftEv(cpu, i, false, cpu.regs[ECX]),
+};
+NAMES.forEach((name, op) => {
+  handlers[`${name}_EbIb`] = (cpu, i) => shiftEb(cpu, i, op, i.imm & 0x1f);
+  handlers[`${name}_Eb1`] = (cpu, i) => shiftEb(cpu, i, op, 1);
+  handlers[`${name}_EbCL`] = (cpu, i) => shiftEb(cpu, i, op, cpu.regs[ECX] & 0x1f);
+  handlers[`${name}_EvIb`] = (cpu, i) => shiftEv(cpu, i, op, i.imm & 0x1f);
+  handlers[`${name}_Ev1`] = (cpu, i) => shiftEv(cpu, i, op, 1);
+  handlers[`${name}_EvCL`] = (cpu, i) => shiftEv(cpu, i, op, cpu.regs[ECX] & 0x1f);
+});
