@@ -14,7 +14,7 @@ import { IoBus } from '../src/machine/iobus.js';
 import { UserError } from '../src/machine/errors.js';
 import { loadImage, sniffLoader, type LoaderKind } from '../src/machine/loaders/index.js';
 import { BOOT_GDT, BOOT_INFO, BOOT_STACK_TOP } from '../src/machine/loaders/boot.js';
-import { main } from '../src/cli/main.js';
+import { cliInProcess } from './helpers/cli.js';
 
 const MiB = 1024 * 1024;
 const HELLO = fileURLToPath(new URL('../corpus/hello', import.meta.url));
@@ -208,17 +208,6 @@ describe('bad images through the CLI', () => {
     writeFileSync(p, bytes);
     return p;
   };
-  /** Runs the CLI in-process; returns status, stdout and stderr. */
-  const cli = (...argv: string[]) => {
-    let stdout = '', stderr = '';
-    const status = main(argv, {
-      stdout: { write: (s) => (stdout += typeof s === 'string' ? s : Buffer.from(s).toString('latin1')) },
-      stderr: { write: (s) => (stderr += typeof s === 'string' ? s : Buffer.from(s).toString('latin1')) },
-      stderrIsTTY: false,
-    });
-    return { status, stdout, stderr };
-  };
-
   it.each<[string, () => string[], RegExp]>([
     ['a missing file', () => [join(dir, 'nope.bin')], /cannot read .*ENOENT/],
     ['an empty image', () => [file('empty.bin', new Uint8Array(0))], /flat image is empty/],
@@ -230,7 +219,7 @@ describe('bad images through the CLI', () => {
     ['a bad --mem', () => [file('a.bin', new Uint8Array(8)), '--mem', '0'], /memory size 0 MiB/],
     ['a bad --load', () => [file('a.bin', new Uint8Array(8)), '--load', 'pxe'], /--load must be one of bios, multiboot, flat/],
   ])('%s: exit 2 with one line on stderr', (_what, args, message) => {
-    const r = cli('run', ...args());
+    const r = cliInProcess('run', ...args());
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^trapdiff: [^\n]*\n$/);
