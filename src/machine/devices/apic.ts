@@ -151,12 +151,17 @@ export class LocalApic implements Device {
     }
   }
 
-  /** The CPU's interrupt acknowledge: ExtINT (the PIC) first, then the APIC's own IRR. */
+  /**
+   * The CPU's interrupt acknowledge: ExtINT (the PIC) first, then the APIC's own IRR. When the
+   * request went away before the acknowledge, the cycle still reaches the PIC in virtual-wire
+   * mode (which answers with its spurious IRQ7) and otherwise yields the APIC's spurious vector.
+   */
   acknowledge(): number {
-    if (this.picPassThrough() && this.pic.intLevel) return this.pic.acknowledge();
+    const passThrough = this.picPassThrough();
+    if (passThrough && this.pic.intLevel) return this.pic.acknowledge();
     const v = this.deliverable();
     if (v < 0) {
-      // The request went away (TPR raised, EOI) between INTR and the acknowledge.
+      if (passThrough) return this.pic.acknowledge();
       this.updateIntr();
       return this.s.svr & 0xff;
     }
