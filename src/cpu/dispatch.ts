@@ -13,12 +13,11 @@ import { handlers as ctrl } from './exec/ctrl.js';
 import { handlers as io } from './exec/io.js';
 import { handlers as segment } from './exec/segment.js';
 import { handlers as farctrl } from './exec/farctrl.js';
-import { handlers as task } from './exec/task.js';
 import { handlers as descriptor } from './exec/descriptor.js';
 import { handlers as interrupt } from './exec/interrupt.js';
 import { handlers as system } from './exec/system.js';
 
-const FAMILIES = { arith, shift, bit, datamove, stack, string, ctrl, io, segment, farctrl, task, descriptor, interrupt, system };
+const FAMILIES = { arith, shift, bit, datamove, stack, string, ctrl, io, segment, farctrl, descriptor, interrupt, system };
 
 /** Every handler by key; a key defined by two families is a table error caught at load. */
 export const HANDLERS: ReadonlyMap<string, Exec> = (() => {

@@ -1,4 +1,0 @@
-// Handlers of the task family: see the file's owner comment once implemented.
-import type { Exec } from '../insn.js';
-
-export const handlers: Record<string, Exec> = {};
