@@ -1,15 +1,106 @@
-// Debug registers and single-step (owner: interrupts engineer).
+// Debug registers and single-step (SDM Vol. 3B chapter 17): DR0-DR3 instruction breakpoints
+// (faults, checked before an instruction unless RF is set), data and I/O breakpoints and
+// single-step (traps, collected while the instruction runs in cpu.debugTrap and delivered after
+// it retires, or one instruction later after MOV SS / POP SS), and the task-switch T-bit trap.
+// Everything here runs on the hub's per-instruction slow path only (cpu.slowMode).
+
+import { CR4_DE, CS, EXC_DB, RF } from './constants.js';
 import type { Cpu } from './cpu.js';
+import { raiseException } from './interrupts.js';
+
+/** DR6 status bits. */
+export const DR6_BD = 1 << 13, DR6_BS = 1 << 14, DR6_BT = 1 << 15;
+/** DR6 bits that read as 1 (4-11, 16-31); bit 12 reads as 0 on this model. */
+export const DR6_FIXED1 = 0xffff0ff0 | 0;
+/** DR7: bit 10 reads as 1; bits 11, 12, 14 and 15 read as 0. */
+export const DR7_FIXED1 = 0x400, DR7_FIXED0 = 0xd800;
+export const DR7_GD = 1 << 13;
+
+// DR7 R/W field values.
+const RW_EXEC = 0, RW_WRITE = 1, RW_IO = 2, RW_READWRITE = 3;
 
 /** True when DR7 enables any breakpoint: the CPU then runs the slow per-instruction path. */
 export function breakpointsEnabled(cpu: Cpu): boolean {
   return (cpu.dr[7] & 0xff) !== 0;
 }
+
+/**
+ * Breakpoints among DR0-DR3 that are enabled, of an R/W kind accepted by `kinds` (a bit mask
+ * of 1 << RW), and whose range overlaps [addr, addr + size - 1]. LEN 10b is taken as 8 bytes.
+ */
+function hits(cpu: Cpu, kinds: number, addr: number, size: number): number {
+  const dr7 = cpu.dr[7];
+  let found = 0;
+  for (let n = 0; n < 4; n++) {
+    if (((dr7 >>> (2 * n)) & 3) === 0 || ((kinds >>> ((dr7 >>> (16 + 4 * n)) & 3)) & 1) === 0) continue;
+    const lenCode = (dr7 >>> (18 + 4 * n)) & 3;
+    const len = lenCode === 0 ? 1 : lenCode === 1 ? 2 : lenCode === 3 ? 4 : 8;
+    const start = (cpu.dr[n] & ~(len - 1)) >>> 0;
+    // Overlap of two ranges, computed on offsets from the access so that wrap-around works.
+    const rel = (start - addr) >>> 0;
+    if (rel < size || ((addr - start) >>> 0) < len) found |= 1 << n;
+  }
+  return found;
+}
+
 /** Instruction breakpoints, checked before an instruction executes (raises #DB as a fault). */
-export function debugBeforeInsn(cpu: Cpu): void { void cpu; }
-/** Single-step and data-breakpoint traps after an instruction retires. */
-export function debugAfterInsn(cpu: Cpu, tfBefore: boolean): void { void cpu; void tfBefore; }
+export function debugBeforeInsn(cpu: Cpu): void {
+  if (cpu.flags & RF) {
+    // RF suppresses instruction breakpoints for this one instruction, then clears (SDM 17.3.1.1).
+    cpu.setEflags(cpu.getEflags() & ~RF);
+    return;
+  }
+  if (!breakpointsEnabled(cpu)) return;
+  const found = hits(cpu, 1 << RW_EXEC, (cpu.segBase[CS] + cpu.eip) >>> 0, 1);
+  if (found === 0) return;
+  cpu.dr[6] = (cpu.dr[6] & ~0xf) | found;
+  cpu.faultNoCode(EXC_DB);
+}
+
+/**
+ * Single-step and data/I/O-breakpoint traps after an instruction retires. After MOV SS / POP SS
+ * they wait one more instruction (SDM 6.8.3); an instruction that set TF did not start with it,
+ * so it does not trap.
+ */
+export function debugAfterInsn(cpu: Cpu, tfBefore: boolean): void {
+  const bits = cpu.debugTrap | (tfBefore ? DR6_BS : 0);
+  if (bits === 0) return;
+  cpu.debugTrap = bits;
+  if (cpu.inhibitDebugAt === cpu.icount) return;
+  signalTrap(cpu, bits);
+}
+
+/** Sets DR6 (B0-B3 replaced, BD/BS/BT accumulated) and delivers the #DB trap at cpu.eip. */
+function signalTrap(cpu: Cpu, bits: number): void {
+  cpu.debugTrap = 0;
+  cpu.dr[6] = (bits & 0xf ? cpu.dr[6] & ~0xf : cpu.dr[6]) | bits;
+  raiseException(cpu, EXC_DB, 0, false);
+}
+
 /** Records a data access for data breakpoints (called only while breakpoints are enabled). */
 export function debugDataAccess(cpu: Cpu, lin: number, size: number, write: boolean): void {
-  void cpu; void lin; void size; void write;
+  if (!breakpointsEnabled(cpu)) return;
+  cpu.debugTrap |= hits(cpu, write ? (1 << RW_WRITE) | (1 << RW_READWRITE) : 1 << RW_READWRITE, lin >>> 0, size);
+}
+
+/** Records a port access for I/O breakpoints (R/W = 10b, defined only with CR4.DE). */
+export function debugIoAccess(cpu: Cpu, port: number, size: number): void {
+  if (!breakpointsEnabled(cpu) || !(cpu.cr4 & CR4_DE)) return;
+  cpu.debugTrap |= hits(cpu, 1 << RW_IO, port, size);
+}
+
+/**
+ * The T-bit trap of a task switch into a TSS with T = 1 (SDM 7.2.1): call it as the last step of
+ * the switch; the #DB (DR6.BT) is taken before the new task's first instruction.
+ */
+export function taskSwitchTrap(cpu: Cpu): void {
+  signalTrap(cpu, DR6_BT);
+}
+
+/** The general-detect fault of MOV to/from DRn while DR7.GD is set: DR6.BD, GD cleared. */
+export function generalDetect(cpu: Cpu): void {
+  if (!(cpu.dr[7] & DR7_GD)) return;
+  cpu.dr[6] |= DR6_BD;
+  cpu.dr[7] &= ~DR7_GD;
+  cpu.faultNoCode(EXC_DB);
 }

@@ -79,6 +79,7 @@ function deliverGuarded(cpu: Cpu, vector: number, kind: number, errorCode: numbe
   for (;;) {
     try {
       deliverEvent(cpu, vector, kind, errorCode, hasError);
+      cpu.debugTrap = 0; // data breakpoints do not fire on the delivery's own stack writes
       return;
     } catch (e) {
       if (e !== FAULT) throw e;
