@@ -13,7 +13,7 @@ import { decode, type CodeReader } from './decoder.js';
 import { translate, flushTlb } from './paging.js';
 import { loadSegProtected } from './segment-load.js';
 import { deliverException, deliverInterrupt, EV_EXTERNAL, EV_NMI } from './interrupts.js';
-import { breakpointsEnabled, debugAfterInsn, debugBeforeInsn, debugDataAccess } from './debug.js';
+import { breakpointsEnabled, debugAfterInsn, debugBeforeInsn, debugDataAccess, deliverPendingDebugTrap } from './debug.js';
 import { CPUID_SIGNATURE } from './cpuid.js';
 import { PF_CODE, PF_ROM, PF_SLOW, type PhysicalMemory } from '../machine/memory.js';
 
@@ -703,6 +703,7 @@ export class Cpu {
    */
   private serviceEvents(): boolean {
     this.attention = false;
+    if (this.debugTrap !== 0 && this.inhibitDebugAt !== this.icount) deliverPendingDebugTrap(this);
     const shadow = this.shadowAt === this.icount;
     if (this.nmiPending && !this.nmiBlocked && !shadow) {
       this.nmiPending = false;

@@ -1,7 +1,8 @@
 // Debug registers and single-step (SDM Vol. 3B chapter 17): DR0-DR3 instruction breakpoints
 // (faults, checked before an instruction unless RF is set), data and I/O breakpoints and
 // single-step (traps, collected while the instruction runs in cpu.debugTrap and delivered after
-// it retires, or one instruction later after MOV SS / POP SS), and the task-switch T-bit trap.
+// it retires, or one instruction later after MOV SS / POP SS), and the task-switch T-bit trap
+// (pending in cpu.debugTrap, delivered at the next boundary).
 // Everything here runs on the hub's per-instruction slow path only (cpu.slowMode).
 
 import { CR4_DE, CS, EXC_DB, RF } from './constants.js';
@@ -90,11 +91,13 @@ export function debugIoAccess(cpu: Cpu, port: number, size: number): void {
 }
 
 /**
- * The T-bit trap of a task switch into a TSS with T = 1 (SDM 7.2.1): call it as the last step of
- * the switch; the #DB (DR6.BT) is taken before the new task's first instruction.
+ * Delivers debug traps left pending at an instruction boundary outside the per-instruction path
+ * (the T-bit trap of a task switch, SDM 7.2.1: tasks.ts sets DR6.BT in cpu.debugTrap). The run
+ * loop calls it first among the boundary events, as traps of the previous instruction come
+ * before NMI and INTR (SDM 6.9).
  */
-export function taskSwitchTrap(cpu: Cpu): void {
-  signalTrap(cpu, DR6_BT);
+export function deliverPendingDebugTrap(cpu: Cpu): void {
+  signalTrap(cpu, cpu.debugTrap);
 }
 
 /** The general-detect fault of MOV to/from DRn while DR7.GD is set: DR6.BD, GD cleared. */

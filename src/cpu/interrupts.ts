@@ -8,12 +8,17 @@
 // a fault raised while delivering leaves the interrupted state intact for the next delivery.
 
 import {
-  AC, AR_DB, AR_UNUSABLE, CR4_VME, CS, DS, ES, EXC_DF, EXC_GP, EXC_NP,
-  EXC_PF, EXC_SS, EXC_TS, FS, GS, IF, IOPL, LDTR, NT, RF, SS, SYS_INTGATE16, SYS_INTGATE32,
+  AC, AR_UNUSABLE, CR4_VME, CS, DS, ES, EXC_DF, EXC_GP, EXC_NP,
+  EXC_PF, FS, GS, IF, IOPL, NT, RF, SS, SYS_INTGATE16, SYS_INTGATE32,
   SYS_TASKGATE, SYS_TRAPGATE16, SYS_TRAPGATE32, SYS_TSS16_AVAIL, SYS_TSS16_BUSY, TF, TR, VIF, VM,
   ESP,
 } from './constants.js';
 import { FAULT, type Cpu } from './cpu.js';
+import {
+  checkInnerStack, Descriptor, descDpl, fetchDescriptor, isNullSelector, loadCacheFromDesc, loadCs,
+  loadNull, markAccessed, readTssStack, StackFrame, tssStack,
+} from './segment-load.js';
+import { taskGateSwitch, TS_INT } from './tasks.js';
 
 /**
  * Kinds of event delivery, numbered as the VMX interruption types (SDM Vol. 3C 24.8.3): they
@@ -79,7 +84,7 @@ function deliverGuarded(cpu: Cpu, vector: number, kind: number, errorCode: numbe
   for (;;) {
     try {
       deliverEvent(cpu, vector, kind, errorCode, hasError);
-      cpu.debugTrap = 0; // data breakpoints do not fire on the delivery's own stack writes
+      cpu.debugTrap &= ~0xf; // data breakpoints do not fire on the delivery's own stack writes
       return;
     } catch (e) {
       if (e !== FAULT) throw e;
@@ -116,125 +121,10 @@ function deliverEvent(cpu: Cpu, vector: number, kind: number, errorCode: number,
   deliverProtected(cpu, vector, kind, errorCode, hasError && kind === EV_EXCEPTION);
 }
 
-// ------------------------------------------------------------------ descriptors
-
-/** The descriptor last read by fetchDescriptor: its two dwords and linear address. */
-export const desc = { lo: 0, hi: 0, addr: 0 };
-
-/**
- * Reads the GDT/LDT descriptor of `sel` into `desc`; faults vector(sel | ext) when the selector
- * lies outside its table (or names the LDT while none is loaded).
- */
-export function fetchDescriptor(cpu: Cpu, sel: number, vector: number, ext: number): void {
-  let base: number, limit: number;
-  if (sel & 4) {
-    if (cpu.segAr[LDTR] & AR_UNUSABLE) cpu.fault(vector, (sel & 0xfffc) | ext);
-    base = cpu.segBase[LDTR];
-    limit = cpu.segLimit[LDTR];
-  } else {
-    base = cpu.gdtrBase;
-    limit = cpu.gdtrLimit;
-  }
-  if ((sel | 7) > limit) cpu.fault(vector, (sel & 0xfffc) | ext);
-  desc.addr = (base + (sel & 0xfff8)) | 0;
-  desc.lo = cpu.readLinear32(desc.addr, false);
-  desc.hi = cpu.readLinear32((desc.addr + 4) | 0, false);
-}
-/** Access rights in the VMCS layout (constants.ts AR_*) from a descriptor's high dword. */
-export function descAr(hi: number): number {
-  return (hi >>> 8) & 0xf0ff;
-}
-export function descBase(lo: number, hi: number): number {
-  return ((lo >>> 16) | ((hi & 0xff) << 16) | (hi & 0xff000000)) | 0;
-}
-/** Byte-granular limit. */
-export function descLimit(lo: number, hi: number): number {
-  const raw = (lo & 0xffff) | (hi & 0xf0000);
-  return hi & 0x800000 ? ((raw << 12) | 0xfff) >>> 0 : raw;
-}
-export function descDpl(hi: number): number {
-  return (hi >>> 13) & 3;
-}
-/** Sets the accessed bit of the descriptor in `desc` (a segment-register load does, SDM 3.4.5.1). */
-export function markAccessed(cpu: Cpu): void {
-  if (desc.hi & 0x100) return;
-  desc.hi |= 0x100;
-  cpu.writeLinear8((desc.addr + 5) | 0, (desc.hi >>> 8) & 0xff, false);
-}
-/** Loads the descriptor in `desc` into segment register s with selector sel. */
-export function loadCacheFromDesc(cpu: Cpu, s: number, sel: number): void {
-  cpu.setSegCache(s, sel, descBase(desc.lo, desc.hi), descLimit(desc.lo, desc.hi), descAr(desc.hi));
-}
-
-// ------------------------------------------------------------------ stack frames
-
-/**
- * A frame under construction on some stack: pushes are collected, then every offset is checked
- * against the stack segment before anything is written (SDM: "if the stack does not have room").
- */
-class Frame {
-  readonly vals = new Int32Array(10);
-  n = 0;
-  /** Bytes per push: 2 or 4. */
-  width = 4;
-  base = 0;
-  /** Valid offsets: lo..hi inclusive (an expand-down segment has lo = limit + 1). */
-  lo = 0;
-  hi = 0;
-  big = true;
-  esp = 0;
-  user = false;
-  /** Error code of the #SS raised when the frame does not fit. */
-  ssError = 0;
-  reset(width: number, esp: number): void {
-    this.n = 0;
-    this.width = width;
-    this.esp = esp;
-  }
-  /** Uses the current SS. */
-  onCurrentStack(cpu: Cpu, ssError: number): void {
-    this.base = cpu.segBase[SS];
-    this.lo = cpu.segLo[SS];
-    this.hi = cpu.segHi[SS];
-    this.big = (cpu.segAr[SS] & AR_DB) !== 0;
-    this.user = cpu.cpl === 3;
-    this.ssError = ssError;
-  }
-  /** Uses a stack segment described by `desc` (not yet loaded). */
-  onDescribedStack(ssError: number): void {
-    const limit = descLimit(desc.lo, desc.hi);
-    this.base = descBase(desc.lo, desc.hi);
-    this.big = (desc.hi & 0x400000) !== 0;
-    if (desc.hi & 0x400) { // expand-down
-      this.lo = limit + 1;
-      this.hi = this.big ? 0xffffffff : 0xffff;
-    } else {
-      this.lo = 0;
-      this.hi = limit;
-    }
-    this.user = false;
-    this.ssError = ssError;
-  }
-  push(v: number): void {
-    this.vals[this.n++] = v;
-  }
-  /** Checks every slot, then writes them; returns the new ESP (SP only when the stack is 16-bit). */
-  commit(cpu: Cpu): number {
-    const w = this.width, mask = this.big ? 0xffffffff : 0xffff;
-    for (let k = 1; k <= this.n; k++) {
-      const off = ((this.esp - k * w) & mask) >>> 0;
-      if (off < this.lo || off + w - 1 > this.hi) cpu.fault(EXC_SS, this.ssError);
-    }
-    for (let k = 0; k < this.n; k++) {
-      const lin = (this.base + ((this.esp - (k + 1) * w) & mask)) | 0;
-      if (w === 4) cpu.writeLinear32(lin, this.vals[k], this.user);
-      else cpu.writeLinear16(lin, this.vals[k] & 0xffff, this.user);
-    }
-    const sp = this.esp - this.n * w;
-    return this.big ? sp | 0 : (this.esp & ~0xffff) | (sp & 0xffff);
-  }
-}
-const frame = new Frame();
+const frame = new StackFrame();
+/** Descriptors of the handler's code segment and inner stack, kept apart from segment-load's `desc`. */
+const csDesc = new Descriptor();
+const ssDesc = new Descriptor();
 
 // ------------------------------------------------------------------ real mode
 
@@ -254,12 +144,11 @@ function isFault(vector: number): boolean {
  * the `clear` flags cleared: real-mode delivery and the V86 VME redirection share it.
  */
 function redirectReal(cpu: Cpu, flagsImage: number, cs: number, ip: number, clear: number): void {
-  frame.reset(2, cpu.regs[ESP]);
-  frame.onCurrentStack(cpu, 0);
+  frame.onCurrentStack(cpu, 2, cpu.regs[ESP], 0);
   frame.push(flagsImage);
   frame.push(cpu.seg[CS]);
   frame.push(cpu.eip);
-  cpu.regs[ESP] = frame.commit(cpu);
+  cpu.regs[ESP] = frame.write(cpu);
   cpu.loadSeg(CS, cs);
   cpu.eip = ip;
   cpu.setEflags(cpu.getEflags() & ~clear);
@@ -321,19 +210,15 @@ function deliverProtected(cpu: Cpu, vector: number, kind: number, errorCode: num
       type !== SYS_INTGATE32 && type !== SYS_TRAPGATE32) cpu.fault(EXC_GP, idtError);
   if (ext === 0 && descDpl(gHi) < cpu.cpl) cpu.fault(EXC_GP, vector * 8 + 2);
   if (!(gHi & 0x8000)) cpu.fault(EXC_NP, idtError);
-  const pushed = cpu.getEflags() | (kind === EV_EXCEPTION && isFault(vector) ? RF : 0);
 
   if (type === SYS_TASKGATE) {
-    taskGateSwitch(cpu, gLo >>> 16, ext);
+    taskGateSwitch(cpu, gLo >>> 16, TS_INT, ext);
     if (hasError) {
       // The error code goes on the new task's stack, sized by its TSS type (SDM 7.3).
-      const w = (cpu.segAr[TR] & 8) !== 0 ? 4 : 2;
-      frame.reset(w, cpu.regs[ESP]);
-      frame.onCurrentStack(cpu, ext);
+      frame.onCurrentStack(cpu, cpu.segAr[TR] & 8 ? 4 : 2, cpu.regs[ESP], ext);
       frame.push(errorCode);
-      cpu.regs[ESP] = frame.commit(cpu);
+      cpu.regs[ESP] = frame.write(cpu);
     }
-    cpu.yieldBlock = true;
     return;
   }
 
@@ -341,42 +226,25 @@ function deliverProtected(cpu: Cpu, vector: number, kind: number, errorCode: num
   const interruptGate = (type & 7) === 6;
   const csSel = gLo >>> 16;
   const target = gate32 ? ((gLo & 0xffff) | (gHi & 0xffff0000)) >>> 0 : gLo & 0xffff;
-  if ((csSel & 0xfffc) === 0) cpu.fault(EXC_GP, ext);
+  if (isNullSelector(csSel)) cpu.fault(EXC_GP, ext);
   const csError = (csSel & 0xfffc) | ext;
-  fetchDescriptor(cpu, csSel, EXC_GP, ext);
-  const csLo = desc.lo, csHi = desc.hi, csAddr = desc.addr;
-  const dpl = descDpl(csHi);
-  if ((csHi & 0x1800) !== 0x1800 || dpl > cpu.cpl) cpu.fault(EXC_GP, csError); // S=1, code
-  if (!(csHi & 0x8000)) cpu.fault(EXC_NP, csError);
-  const conforming = (csHi & 0x400) !== 0;
+  const cs = csDesc;
+  fetchDescriptor(cpu, csSel, EXC_GP, ext, cs);
+  if (!cs.isCode || cs.dpl > cpu.cpl) cpu.fault(EXC_GP, csError);
+  if (!cs.present) cpu.fault(EXC_NP, csError);
   const v86 = cpu.v86;
-  const inner = !conforming && dpl < cpu.cpl;
-  if (v86 && (!inner || dpl !== 0)) cpu.fault(EXC_GP, csError);
-  const newCpl = inner ? dpl : cpu.cpl;
-  if (target > descLimit(csLo, csHi)) cpu.fault(EXC_GP, ext);
+  const inner = !cs.isConformingCode && cs.dpl < cpu.cpl;
+  if (v86 && (!inner || cs.dpl !== 0)) cpu.fault(EXC_GP, csError);
+  const newCpl = inner ? cs.dpl : cpu.cpl;
+  if (target > cs.limit) cpu.fault(EXC_GP, ext);
 
   const w = gate32 ? 4 : 2;
-  let ssSel = 0, ssLo = 0, ssHi = 0, ssAddr = 0;
+  let ssSel = 0;
   if (inner) {
-    // The stack for the new privilege level, from the TSS (SDM 6.12.1, 7.2.1).
-    const tss32 = (cpu.segAr[TR] & 8) !== 0;
-    const at = tss32 ? 4 + 8 * newCpl : 2 + 4 * newCpl;
-    const tssError = (cpu.seg[TR] & 0xfffc) | ext;
-    if (at + (tss32 ? 7 : 3) > cpu.segLimit[TR]) cpu.fault(EXC_TS, tssError);
-    const tssLin = (cpu.segBase[TR] + at) | 0;
-    const newEsp = tss32 ? cpu.readLinear32(tssLin, false) : cpu.readLinear16(tssLin, false);
-    ssSel = cpu.readLinear16((tssLin + (tss32 ? 4 : 2)) | 0, false);
-    if ((ssSel & 0xfffc) === 0) cpu.fault(EXC_TS, ext);
-    const ssError = (ssSel & 0xfffc) | ext;
-    fetchDescriptor(cpu, ssSel, EXC_TS, ext);
-    // A writable data segment (S=1, code=0, W=1) of DPL and RPL equal to the new CPL.
-    if ((ssSel & 3) !== newCpl || descDpl(desc.hi) !== newCpl || (desc.hi & 0x1a00) !== 0x1200) {
-      cpu.fault(EXC_TS, ssError);
-    }
-    if (!(desc.hi & 0x8000)) cpu.fault(EXC_SS, ssError);
-    ssLo = desc.lo; ssHi = desc.hi; ssAddr = desc.addr;
-    frame.reset(w, newEsp);
-    frame.onDescribedStack(ssError);
+    readTssStack(cpu, newCpl, ext);
+    ssSel = tssStack.ss;
+    checkInnerStack(cpu, ssSel, newCpl, ext, ssDesc);
+    frame.onDescribedStack(ssDesc, w, tssStack.esp, (ssSel & 0xfffc) | ext);
     if (v86) {
       frame.push(cpu.seg[GS]);
       frame.push(cpu.seg[FS]);
@@ -386,36 +254,22 @@ function deliverProtected(cpu: Cpu, vector: number, kind: number, errorCode: num
     frame.push(cpu.seg[SS]);
     frame.push(cpu.regs[ESP]);
   } else {
-    frame.reset(w, cpu.regs[ESP]);
-    frame.onCurrentStack(cpu, ext);
+    frame.onCurrentStack(cpu, w, cpu.regs[ESP], ext);
   }
-  frame.push(pushed);
+  frame.push(cpu.getEflags() | (kind === EV_EXCEPTION && isFault(vector) ? RF : 0));
   frame.push(cpu.seg[CS]);
   frame.push(cpu.eip);
   if (hasError) frame.push(errorCode);
-  const esp = frame.commit(cpu);
+  const esp = frame.write(cpu);
+  markAccessed(cpu, cs); // the last write that can fault: nothing is committed before it
 
-  // Commit: nothing below can fault except the accessed-bit writes, done first.
-  if (inner) {
-    desc.lo = ssLo; desc.hi = ssHi; desc.addr = ssAddr;
-    markAccessed(cpu);
-    loadCacheFromDesc(cpu, SS, ssSel);
-  }
-  desc.lo = csLo; desc.hi = csHi; desc.addr = csAddr;
-  markAccessed(cpu);
-  loadCacheFromDesc(cpu, CS, (csSel & 0xfffc) | newCpl);
+  if (inner) loadCacheFromDesc(cpu, SS, ssSel, ssDesc);
   if (v86) {
-    for (let k = 0; k < 4; k++) cpu.setSegCache(V86_DATA_SEGS[k], 0, 0, 0, AR_UNUSABLE);
+    for (let k = 0; k < 4; k++) loadNull(cpu, V86_DATA_SEGS[k], 0);
   }
   cpu.regs[ESP] = esp;
   cpu.eip = target;
   cpu.setEflags(cpu.getEflags() & ~(TF | NT | RF | VM | (interruptGate ? IF : 0)));
-  cpu.setCpl(newCpl);
-  cpu.yieldBlock = true;
+  loadCs(cpu, csSel, cs, newCpl);
 }
 const V86_DATA_SEGS = [ES, DS, FS, GS];
-
-/** Task switch through a task gate (SDM 7.3): tasks.ts has not landed yet, so #GP for now. */
-function taskGateSwitch(cpu: Cpu, sel: number, ext: number): void {
-  cpu.fault(EXC_GP, (sel & 0xfffc) | ext);
-}

@@ -2,15 +2,16 @@
 // PUSHF/POPF with their CPL/IOPL/virtual-8086/VME/PVI rules (SDM Vol. 2 and Vol. 3A 20.3-20.4).
 
 import {
-  AC, CR4_PVI, CR4_VME, CS, DS, ES, EXC_BP, EXC_DB, EXC_GP, EXC_NP, EXC_OF, EXC_SS, FS, GS, ID, IF,
-  IOPL, NT, RF, SS, TF, VIF, VIP, VM, AR_UNUSABLE, AR_DPL_SHIFT, ESP,
+  AC, CR4_PVI, CR4_VME, CS, DS, ES, EXC_BP, EXC_DB, EXC_GP, EXC_OF, FS, GS, ID, IF,
+  IOPL, NT, RF, SS, TF, VIF, VIP, VM, ESP,
 } from '../constants.js';
 import type { Cpu } from '../cpu.js';
 import type { Exec } from '../insn.js';
+import { deliverInterrupt, EV_PRIVSW, EV_SOFTWARE, EV_SOFT_EXCEPTION } from '../interrupts.js';
 import {
-  deliverInterrupt, desc, descDpl, descLimit, EV_PRIVSW, EV_SOFTWARE, EV_SOFT_EXCEPTION,
-  fetchDescriptor, loadCacheFromDesc, markAccessed,
-} from '../interrupts.js';
+  checkReturnCs, checkReturnSs, Descriptor, invalidateSegsForCpl, loadCacheFromDesc, loadCs, markAccessed,
+} from '../segment-load.js';
+import { taskReturn } from '../tasks.js';
 
 /** Arithmetic flags plus TF, DF, NT: what POPF/IRET may always change (IF and IOPL excluded). */
 const BASE_FLAGS = 0x4dd5;
@@ -78,8 +79,7 @@ const iret: Exec = (cpu, i) => {
     if (vmeSensitive(cpu, o32)) iretVme(cpu);
     else iretRealStyle(cpu, o32, writableFlags(cpu, o32) | (o32 ? RF : 0));
   } else if (cpu.getEflags() & NT) {
-    // Return from a nested task through the TSS back link (SDM 7.3): needs tasks.ts.
-    cpu.fault(EXC_GP, 0);
+    taskReturn(cpu); // back to the task in the TSS back link (SDM 7.3)
   } else {
     iretProtected(cpu, o32);
   }
@@ -119,62 +119,35 @@ function iretProtected(cpu: Cpu, o32: boolean): void {
     iretToV86(cpu, eip, cs, temp);
     return;
   }
-  // The code segment returned to (SDM IRET, PROTECTED-MODE-RETURN).
-  const csError = cs & 0xfffc;
-  if (csError === 0) cpu.fault(EXC_GP, 0);
-  fetchDescriptor(cpu, cs, EXC_GP, 0);
-  const csLo = desc.lo, csHi = desc.hi, csAddr = desc.addr;
-  const rpl = cs & 3, dpl = descDpl(csHi);
-  if ((csHi & 0x1800) !== 0x1800 || rpl < cpu.cpl) cpu.fault(EXC_GP, csError);
-  if (csHi & 0x400 ? dpl > rpl : dpl !== rpl) cpu.fault(EXC_GP, csError);
-  if (!(csHi & 0x8000)) cpu.fault(EXC_NP, csError);
+  checkReturnCs(cpu, cs, csDesc);
+  const rpl = cs & 3;
   const outer = rpl > cpu.cpl;
-  let esp = 0, ss = 0, ssLo = 0, ssHi = 0, ssAddr = 0;
+  let esp = 0, ss = 0;
   if (outer) {
     esp = stackSlot(cpu, 3, w);
     ss = stackSlot(cpu, 4, w) & 0xffff;
-    const ssError = ss & 0xfffc;
-    if (ssError === 0) cpu.fault(EXC_GP, 0);
-    fetchDescriptor(cpu, ss, EXC_GP, 0);
-    if ((ss & 3) !== rpl || descDpl(desc.hi) !== rpl || (desc.hi & 0x1a00) !== 0x1200) cpu.fault(EXC_GP, ssError);
-    if (!(desc.hi & 0x8000)) cpu.fault(EXC_SS, ssError);
-    ssLo = desc.lo; ssHi = desc.hi; ssAddr = desc.addr;
+    checkReturnSs(cpu, ss, rpl, ssDesc);
   }
-  if (eip > descLimit(csLo, csHi)) cpu.fault(EXC_GP, 0);
+  if (eip > csDesc.limit) cpu.fault(EXC_GP, 0);
+  markAccessed(cpu, csDesc);
+  if (outer) markAccessed(cpu, ssDesc);
 
   // Commit. The flags load by the rules of the CPL being left.
   const mask = writableFlags(cpu, o32) | (o32 ? RF : 0) | (o32 && cpu.cpl === 0 ? VIF | VIP : 0);
   cpu.setEflags((cpu.getEflags() & ~mask) | (temp & mask));
-  desc.lo = csLo; desc.hi = csHi; desc.addr = csAddr;
-  markAccessed(cpu);
-  loadCacheFromDesc(cpu, CS, cs);
   cpu.eip = eip;
-  if (!outer) {
+  if (outer) {
+    loadCacheFromDesc(cpu, SS, ss, ssDesc);
+    if (ssDesc.hi & 0x400000) cpu.regs[ESP] = esp;
+    else cpu.setReg16(ESP, esp);
+  } else {
     cpu.addSp(3 * w);
-    return;
   }
-  desc.lo = ssLo; desc.hi = ssHi; desc.addr = ssAddr;
-  markAccessed(cpu);
-  loadCacheFromDesc(cpu, SS, ss);
-  if (ssHi & 0x400000) cpu.regs[ESP] = esp;
-  else cpu.setReg16(ESP, esp);
-  cpu.setCpl(rpl);
-  nullInaccessibleSegments(cpu);
+  loadCs(cpu, cs, csDesc, rpl);
+  if (outer) invalidateSegsForCpl(cpu);
 }
-
-/**
- * After a return to an outer level, data segment registers the new CPL may not use become null
- * (SDM IRET/RET: data or non-conforming code segments with DPL < CPL).
- */
-export function nullInaccessibleSegments(cpu: Cpu): void {
-  for (let k = 0; k < 4; k++) {
-    const s = DATA_SEGS[k], ar = cpu.segAr[s];
-    if (ar & AR_UNUSABLE) continue;
-    const conformingCode = (ar & 0xc) === 0xc;
-    if (!conformingCode && ((ar >>> AR_DPL_SHIFT) & 3) < cpu.cpl) cpu.setSegCache(s, 0, 0, 0, AR_UNUSABLE);
-  }
-}
-const DATA_SEGS = [ES, DS, FS, GS];
+const csDesc = new Descriptor();
+const ssDesc = new Descriptor();
 
 /** IRET at CPL 0 with VM set in the popped EFLAGS: RETURN-TO-VIRTUAL-8086-MODE. */
 function iretToV86(cpu: Cpu, eip: number, cs: number, flags: number): void {
