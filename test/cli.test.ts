@@ -39,7 +39,7 @@ describe('trapdiff CLI in-process', () => {
     [['run', 'x', '--json', '--json'], /given twice/],
     [['run', 'x', '--json=1'], /takes no value/],
     [['run', 'x', '--env', 'host'], /--env must be one of deterministic, live/],
-    [['run', 'x', '--max-insns', '-5'], /unknown option -5/],
+    [['run', 'x', '--max-insns', '-5'], /--max-insns must be an integer .* not '-5'/],
     [['run', 'x', '--max-insns', '1e6'], /--max-insns must be an integer/],
     [['showcase', 'x'], /showcase takes no arguments/],
   ])('bad usage %j: one line on stderr, exit 2', (args, message) => {

@@ -2,7 +2,8 @@
 //                    [--env deterministic|live] [--json] [--progress]`
 //
 // Runs one image to its end. The guest's port 0xE9 and COM1 output streams to stdout as it
-// comes (with --json stdout holds only the result object); a report goes to stderr.
+// comes, line by line per source (with --json stdout holds only the result object); a report
+// goes to stderr.
 //
 // Exit status by how the run stopped (RUN_EXIT_CODES):
 //   hlt 0, poweroff 0, exit: the guest's isa-debug-exit status ((value << 1) | 1),
@@ -76,21 +77,30 @@ export function runCommand(args: readonly string[], io: CliIo): number {
   const p = parseArgs('run', args, SPEC);
   if (p.positional.length !== 1) throw new UserError(`run takes one IMAGE (usage: ${RUN_USAGE})`);
   const path = p.positional[0]!;
-  const image = readImage(path);
   const at = p.strings.has('at') ? parseUint('--at', p.strings.get('at')!, 0xffffffff) : undefined;
   // --at only means something to the flat loader, so it selects it when --load is absent.
-  const load = p.strings.has('load') ? parseChoice('--load', p.strings.get('load')!, LOADERS)
-    : at !== undefined ? 'flat' : sniffLoader(image, basename(path));
+  const loadOption = p.strings.has('load') ? parseChoice('--load', p.strings.get('load')!, LOADERS) : undefined;
   const memMiB = p.strings.has('mem') ? parseUint('--mem', p.strings.get('mem')!, MAX_MEM_MIB) : DEFAULT_MEM_MIB;
   const maxInsns = p.strings.has('max-insns') ? parseUint('--max-insns', p.strings.get('max-insns')!) : undefined;
   const env = p.strings.has('env') ? parseChoice('--env', p.strings.get('env')!, ['deterministic', 'live'] as const) : 'deterministic';
   const json = p.flags.has('json');
+  const image = readImage(path);
+  const load = loadOption ?? (at !== undefined ? 'flat' : sniffLoader(image, basename(path)));
 
-  const out = new OutputStream((b) => io.stdout.write(b));
+  // One line buffer per source, so lines of the debug console and of COM1 never interleave.
+  const debugOut = new OutputStream((b) => io.stdout.write(b));
+  const serialOut = new OutputStream((b) => io.stdout.write(b));
+  const flushOutput = (): void => {
+    debugOut.flush();
+    serialOut.flush();
+  };
   const machine = createMachine({
     memMiB,
     env,
-    ...(json ? {} : { onDebugOutput: (b: number) => out.push(b), onSerialOutput: (com: number, b: number) => { if (com === 1) out.push(b); } }),
+    ...(json ? {} : {
+      onDebugOutput: (b: number) => debugOut.push(b),
+      onSerialOutput: (com: number, b: number) => { if (com === 1) serialOut.push(b); },
+    }),
   });
   const description = machine.load(image, load, at === undefined ? {} : { at });
 
@@ -101,7 +111,7 @@ export function runCommand(args: readonly string[], io: CliIo): number {
     ...(maxInsns === undefined ? {} : { maxInsns }),
     ...(showProgress ? {
       onProgress: ({ instructions, seconds, mips }) => {
-        out.flush();
+        flushOutput();
         const line = `trapdiff: ${(instructions / 1e6).toFixed(1)} M instructions, ${seconds.toFixed(0)} s, ${mips.toFixed(1)} MIPS`;
         io.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
         progressShown = true;
@@ -109,7 +119,7 @@ export function runCommand(args: readonly string[], io: CliIo): number {
     } : {}),
   });
   machine.env.dispose();
-  out.flush();
+  flushOutput();
   if (progressShown && tty) io.stderr.write('\r\x1b[K');
   if (json) {
     const { stop, instructions, postCodes, debugOutput, serialOutput, exitCode, seconds, mips } = result;
