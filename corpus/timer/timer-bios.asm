@@ -1,0 +1,137 @@
+; nasm -f bin -i corpus/hello/ -o corpus/timer/timer-bios.rom corpus/timer/timer-bios.asm
+; A 64 KiB BIOS ROM that drives the PC's timer hardware the way a real-mode OS does: it programs
+; the 8259 pair (vectors 0x08/0x70, cascade on IR2, only IRQ0 unmasked) and PIT channel 0 in
+; mode 2 at 100 Hz (divisor 11932), enables interrupts, sleeps in HLT until its IRQ0 handler
+; has counted TICKS interrupts, prints the count on the debug console (0xE9) and COM1, and ends
+; through isa-debug-exit (0xF4) and the Bochs shutdown port. POST codes 1, 2, 3 mark the stages.
+; It first puts the local APIC in virtual-wire mode (software-enabled, LINT0 = ExtINT), as PC
+; firmware does, so that the 8259's INT reaches INTR on every peer: QEMU's APIC comes out of
+; reset with LINT0 masked and blocks it. The APIC's registers at 0xFEE00000 are out of a
+; real-mode segment's reach, so FS gets a 4 GiB limit first ("big real mode").
+bits 16
+org 0                       ; the ROM is F000:0000-F000:FFFF (0xF0000-0xFFFFF)
+
+TICKS   equ 10
+COUNT   equ 0x500           ; the tick counter, in RAM (the ROM is read-only)
+NUMBUF  equ 0x510           ; the count as decimal text
+
+start:
+    cli
+    xor ax, ax
+    mov ds, ax
+    mov ss, ax
+    mov sp, 0x7000
+    mov word [COUNT], 0
+    mov word [8 * 4], irq0  ; IVT entry 8 (IRQ0 after the remap below)
+    mov word [8 * 4 + 2], 0xf000
+
+    lgdt [cs:gdtr]          ; load FS with a flat 4 GiB data descriptor in protected mode,
+    mov eax, cr0            ; and come back: FS keeps its descriptor cache
+    or al, 1
+    mov cr0, eax
+    mov bx, 0x08
+    mov fs, bx
+    and al, 0xfe
+    mov cr0, eax
+    xor bx, bx
+    mov fs, bx              ; base 0 again; the 4 GiB limit stays
+    mov dword [fs:dword 0xfee000f0], 0x1ff      ; SVR: APIC software-enabled, spurious vector 0xFF
+    mov dword [fs:dword 0xfee00350], 0x700      ; LVT LINT0: ExtINT, unmasked
+
+    ; 8259 pair: ICW1 (edge, cascade, ICW4), ICW2 (vector base), ICW3 (wiring), ICW4 (8086).
+    mov al, 0x11
+    out 0x20, al
+    out 0xa0, al
+    mov al, 0x08
+    out 0x21, al
+    mov al, 0x70
+    out 0xa1, al
+    mov al, 0x04
+    out 0x21, al
+    mov al, 0x02
+    out 0xa1, al
+    mov al, 0x01
+    out 0x21, al
+    out 0xa1, al
+    mov al, 0xfe            ; OCW1: only IRQ0
+    out 0x21, al
+    mov al, 0xff
+    out 0xa1, al
+    mov al, 1
+    out 0x80, al
+
+    ; PIT channel 0: LSB then MSB, mode 2 (rate generator), binary; 1193182 / 11932 = 100 Hz.
+    mov al, 0x34
+    out 0x43, al
+    mov ax, 11932
+    out 0x40, al
+    mov al, ah
+    out 0x40, al
+    mov al, 2
+    out 0x80, al
+
+    sti
+.wait:
+    hlt                     ; sleep until the next interrupt
+    cmp word [COUNT], TICKS
+    jb .wait
+    cli
+    mov al, 3
+    out 0x80, al
+
+    ; The count in decimal at NUMBUF, NUL-terminated.
+    mov ax, [COUNT]
+    mov di, NUMBUF + 6
+    mov byte [di], 0
+    mov bx, 10
+.digit:
+    xor dx, dx
+    div bx
+    add dl, '0'
+    dec di
+    mov [di], dl
+    test ax, ax
+    jnz .digit
+
+    push cs
+    pop ds
+    mov si, prefix
+    call puts
+    push ds
+    xor ax, ax
+    mov ds, ax
+    mov si, di
+    call puts
+    pop ds
+    mov si, suffix
+    call puts
+    jmp finish
+
+; IRQ0: count, then a non-specific EOI to the master.
+irq0:
+    push ax
+    push ds
+    xor ax, ax
+    mov ds, ax
+    inc word [COUNT]
+    mov al, 0x20
+    out 0x20, al
+    pop ds
+    pop ax
+    iret
+
+%include "print.inc"
+
+gdtr:   dw gdt_end - gdt - 1
+        dd 0xf0000 + gdt
+gdt:    dq 0
+        dq 0x00cf93000000ffff   ; 0x08: data, base 0, limit 4 GiB, writable
+gdt_end:
+
+prefix: db "timer: ", 0
+suffix: db " ticks", 10, 0
+
+    times 0xfff0 - ($ - $$) db 0xff
+reset:
+    jmp 0xf000:start        ; the reset vector, F000:FFF0
+    times 0x10000 - ($ - $$) db 0xff
