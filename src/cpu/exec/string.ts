@@ -1,4 +1,142 @@
-// Handlers of the string family: see the file's owner comment once implemented.
-import type { Exec } from '../insn.js';
+// The string family: MOVS/CMPS/STOS/LODS/SCAS and INS/OUTS with REP/REPE/REPNE (SDM Vol. 2
+// and Vol. 1 7.3.9).
+//
+// The source is seg:(E)SI with the segment override, the destination always ES:(E)DI; the
+// address size picks SI/DI/CX or ESI/EDI/ECX; EFLAGS.DF the direction. A REP instruction runs
+// one iteration at a time with the registers updated after each, so a fault in the middle
+// leaves a consistent, restartable state (SDM Vol. 1 7.3.9.3). Long REPs stop early without
+// retiring when virtual time reaches cpu.runUntil or something needs attention (an interrupt),
+// and resume from the registers when run again. Each iteration but the one that retires the
+// instruction adds one cycle. INS/OUTS check the I/O permission before every port access (the
+// check also reports I/O breakpoints), so a REP with a zero count checks nothing (as Bochs).
 
-export const handlers: Record<string, Exec> = {};
+import { DF, EAX, ECX, EDI, EDX, ES, ESI } from '../constants.js';
+import { LZ_SUB, type Cpu } from '../cpu.js';
+import { REP_E, REP_NONE, type Exec, type Insn } from '../insn.js';
+import { checkIoPermission } from './io.js';
+
+const MOVS = 0, CMPS = 1, STOS = 2, LODS = 3, SCAS = 4, INS = 5, OUTS = 6;
+
+function read(cpu: Cpu, seg: number, off: number, size: number): number {
+  return size === 1 ? cpu.read8(seg, off) : size === 2 ? cpu.read16(seg, off) : cpu.read32(seg, off);
+}
+
+function write(cpu: Cpu, seg: number, off: number, v: number, size: number): void {
+  if (size === 1) cpu.write8(seg, off, v);
+  else if (size === 2) cpu.write16(seg, off, v);
+  else cpu.write32(seg, off, v);
+}
+
+/** The accumulator at `size` bytes. */
+function acc(cpu: Cpu, size: number): number {
+  return size === 1 ? cpu.regs[EAX] & 0xff : size === 2 ? cpu.regs[EAX] & 0xffff : cpu.regs[EAX];
+}
+
+/** Adds `delta` to index register r at the address size. */
+function advance(cpu: Cpu, r: number, a32: boolean, delta: number): void {
+  if (a32) cpu.regs[r] = (cpu.regs[r] + delta) | 0;
+  else cpu.setReg16(r, cpu.regs[r] + delta);
+}
+
+/** One iteration of string operation `op` on `size`-byte elements. */
+function once(cpu: Cpu, i: Insn, op: number, size: number): void {
+  const a32 = i.a32;
+  const delta = cpu.flags & DF ? -size : size;
+  const si = a32 ? cpu.regs[ESI] : cpu.regs[ESI] & 0xffff;
+  const di = a32 ? cpu.regs[EDI] : cpu.regs[EDI] & 0xffff;
+  const bits = size * 8, m = size === 4 ? -1 : (1 << bits) - 1;
+  switch (op) {
+    case MOVS:
+      write(cpu, ES, di, read(cpu, i.seg, si, size), size);
+      advance(cpu, ESI, a32, delta);
+      advance(cpu, EDI, a32, delta);
+      return;
+    case CMPS: {
+      const a = read(cpu, i.seg, si, size), b = read(cpu, ES, di, size);
+      cpu.setLazy(LZ_SUB, a, b, (a - b) & m, bits);
+      advance(cpu, ESI, a32, delta);
+      advance(cpu, EDI, a32, delta);
+      return;
+    }
+    case STOS:
+      write(cpu, ES, di, acc(cpu, size), size);
+      advance(cpu, EDI, a32, delta);
+      return;
+    case LODS: {
+      const v = read(cpu, i.seg, si, size);
+      if (size === 1) cpu.setReg8(EAX, v);
+      else cpu.setReg(EAX, v, size === 4);
+      advance(cpu, ESI, a32, delta);
+      return;
+    }
+    case SCAS: {
+      const a = acc(cpu, size), b = read(cpu, ES, di, size);
+      cpu.setLazy(LZ_SUB, a, b, (a - b) & m, bits);
+      advance(cpu, EDI, a32, delta);
+      return;
+    }
+    case INS: {
+      // The destination is checked for writing before the port is read, so a fault does not
+      // lose (or repeat) a port read.
+      checkIoPermission(cpu, cpu.regs[EDX] & 0xffff, size);
+      const lin = cpu.linear(ES, di, size, true);
+      cpu.probeWrite(lin, size);
+      const v = cpu.ioRead(cpu.regs[EDX] & 0xffff, size as 1 | 2 | 4);
+      const user = cpu.cpl === 3;
+      if (size === 1) cpu.writeLinear8(lin, v, user);
+      else if (size === 2) cpu.writeLinear16(lin, v, user);
+      else cpu.writeLinear32(lin, v, user);
+      advance(cpu, EDI, a32, delta);
+      return;
+    }
+    default: // OUTS
+      checkIoPermission(cpu, cpu.regs[EDX] & 0xffff, size);
+      cpu.ioWrite(cpu.regs[EDX] & 0xffff, size as 1 | 2 | 4, read(cpu, i.seg, si, size));
+      advance(cpu, ESI, a32, delta);
+  }
+}
+
+/** Runs `op` once, or under its REP prefix (REPE/REPNE conditions for CMPS/SCAS). */
+function str(cpu: Cpu, i: Insn, op: number, size: number): void {
+  if (i.rep === REP_NONE) {
+    once(cpu, i, op, size);
+    return;
+  }
+  const a32 = i.a32;
+  let count = a32 ? cpu.regs[ECX] >>> 0 : cpu.regs[ECX] & 0xffff;
+  if (count === 0) return;
+  const conditional = op === CMPS || op === SCAS;
+  const whileEqual = i.rep === REP_E;
+  for (;;) {
+    once(cpu, i, op, size);
+    count--;
+    if (a32) cpu.regs[ECX] = count;
+    else cpu.setReg16(ECX, count);
+    if (count === 0 || (conditional && cpu.getZF() !== whileEqual)) return;
+    cpu.extraCycles++;
+    cpu.yieldBlock = true; // the block's instruction budget no longer matches virtual time
+    if (cpu.cycles >= cpu.runUntil || cpu.attention) {
+      cpu.noRetire = true;
+      cpu.eip = cpu.prevEip;
+      return;
+    }
+  }
+}
+
+/** The handlers of one string operation: byte form and word/dword form. */
+function forms(byteKey: string, wordKey: string, op: number): Record<string, Exec> {
+  return {
+    [byteKey]: (cpu, i) => str(cpu, i, op, 1),
+    [wordKey]: (cpu, i) => str(cpu, i, op, i.o32 ? 4 : 2),
+  };
+}
+
+export const handlers: Record<string, Exec> = {
+  ...forms('movs_YbXb', 'movs_YvXv', MOVS),
+  ...forms('cmps_XbYb', 'cmps_XvYv', CMPS),
+  ...forms('stos_YbAL', 'stos_YveAX', STOS),
+  ...forms('lods_ALXb', 'lods_eAXXv', LODS),
+  ...forms('scas_ALYb', 'scas_eAXYv', SCAS),
+  ...forms('ins_YbDX', 'ins_YvDX', INS),
+  ...forms('outs_DXXb', 'outs_DXXv', OUTS),
+};
