@@ -82,6 +82,13 @@ describe('trapdiff CLI in-process', () => {
     expect(o).toMatchObject({ stop: 'exit', exitCode: 33, debugOutput: 'Hello, world! (flat loader, 32-bit protected mode)\n' });
     expect(r.status).toBe(33);
   });
+
+  it('showcase (npm start) runs the showcase guests and says they behaved', () => {
+    const r = cliInProcess('showcase');
+    expect(r.stdout).toContain(`   | ${HELLO_BIOS}`);
+    expect(r.stdout).toContain('All showcase runs behaved as their manifests say.');
+    expect(r.status).toBe(0);
+  });
 });
 
 describe.concurrent('trapdiff CLI as a process', () => {

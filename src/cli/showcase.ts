@@ -17,10 +17,12 @@ export function showcaseCommand(args: readonly string[], io: CliIo): number {
       const result = runGuest(g, r);
       const bad = checkExpect(r.expect, result);
       failures += bad.length > 0 ? 1 : 0;
-      io.stdout.write(`-- ${r.image} (loader ${r.load}): stop ${result.stop}${result.exitCode === null ? '' : ` exit code ${result.exitCode}`}, ` +
-        `${result.instructions} instructions, ${result.mips.toFixed(1)} MIPS -> ${bad.length === 0 ? 'as expected' : 'UNEXPECTED'}\n`);
-      const shown = result.debugOutput || result.serialOutput;
-      if (shown) io.stdout.write(shown.replace(/^/gm, '   | ').replace(/\| $/, '') + (shown.endsWith('\n') ? '' : '\n'));
+      // MIPS only means something for runs long enough to outweigh the first decoding.
+      const speed = result.instructions >= 1e6 ? `, ${result.mips.toFixed(1)} MIPS` : '';
+      io.stdout.write(`-- ${r.image} (loader ${r.load}): stop ${result.stop}${result.exitCode === null ? '' : `, exit code ${result.exitCode}`}, ` +
+        `${result.instructions} instructions in ${(result.seconds * 1000).toFixed(1)} ms${speed} -> ${bad.length === 0 ? 'as expected' : 'UNEXPECTED'}\n`);
+      const shown = (result.debugOutput || result.serialOutput).replace(/\n$/, '');
+      if (shown) io.stdout.write(shown.replace(/^/gm, '   | ') + '\n');
       for (const line of bad) io.stdout.write(`   ! ${line}\n`);
     }
   }
