@@ -1,0 +1,332 @@
+// Exception and interrupt delivery: real-mode IVT, protected-mode interrupt/trap gates at the same
+// and an inner privilege level (exact frames), every gate error code, double and triple fault,
+// NMI blocking, INTR with IF and the STI / MOV SS shadows.
+
+import { describe, expect, it } from 'vitest';
+import { EXC_DF, EXC_GP, EXC_NP, EXC_SS, EXC_TS, EXC_UD, IF, RF } from '../src/cpu/constants.js';
+import { EV_EXTERNAL, EV_NMI, EV_PRIVSW, EV_SOFTWARE } from '../src/cpu/interrupts.js';
+import { asm, CODE_BASE, makeCpu, runToHlt, SEL, STACK_TOP, step, type Harness } from './helpers/harness.js';
+import { dword, enterRing3, gate, gdtEntry, INT_GATE, record, segDescriptor, setupTss, TRAP_GATE, TSS_BASE, TSS_SEL } from './helpers/idt.js';
+
+const HANDLER = CODE_BASE + 0x100;
+/** 32-bit code at CODE_BASE with `handler` at CODE_BASE + 0x100. */
+function pm(main: string, handler = 'hlt'): Harness {
+  return makeCpu('pm32', asm(`${main}\ntimes 0x100-($-$$) db 0\n${handler}`));
+}
+const word = (h: Harness, a: number) => h.mem.view.getUint16(a, true);
+
+describe('real mode', () => {
+  it('INT n pushes FLAGS, CS, IP, clears IF/TF and vectors through the IVT', () => {
+    const h = makeCpu('real', asm('int 0x21\nhlt\ntimes 0x100-($-$$) db 0\nhlt', 16, 0));
+    h.mem.view.setUint16(0x21 * 4, 0x100, true);
+    h.mem.view.setUint16(0x21 * 4 + 2, 0x1000, true);
+    h.cpu.setEflags(0x2 | IF | 0x0cd5 /* arithmetic flags, DF */);
+    runToHlt(h.cpu);
+    const sp = STACK_TOP - 6;
+    expect(h.cpu.regs[4]).toBe(sp);
+    expect(word(h, sp)).toBe(2); // IP after INT 21h
+    expect(word(h, sp + 2)).toBe(0x1000);
+    expect(word(h, sp + 4)).toBe(0x2 | IF | 0x0cd5);
+    expect(h.cpu.eip).toBe(0x101);
+    expect(h.cpu.getEflags() & (IF | TF)).toBe(0);
+  });
+
+  it('IRET returns and restores FLAGS', () => {
+    const h = makeCpu('real', asm('int 0x21\nhlt\ntimes 0x100-($-$$) db 0\niret', 16, 0));
+    h.mem.view.setUint16(0x21 * 4, 0x100, true);
+    h.mem.view.setUint16(0x21 * 4 + 2, 0x1000, true);
+    h.cpu.setEflags(0x2 | IF);
+    runToHlt(h.cpu);
+    expect(h.cpu.eip).toBe(3);
+    expect(h.cpu.regs[4]).toBe(STACK_TOP);
+    expect(h.cpu.getEflags() & IF).toBe(IF);
+    expect(h.cpu.icount).toBe(3);
+  });
+
+  it('an exception uses the IVT without an error code', () => {
+    const h = makeCpu('real', asm('ud2\ntimes 0x100-($-$$) db 0\nhlt', 16, 0));
+    h.mem.view.setUint16(EXC_UD * 4, 0x100, true);
+    h.mem.view.setUint16(EXC_UD * 4 + 2, 0x1000, true);
+    runToHlt(h.cpu);
+    expect(h.cpu.regs[4]).toBe(STACK_TOP - 6);
+    expect(word(h, STACK_TOP - 6)).toBe(0); // the faulting UD2
+  });
+
+  it('a vector beyond the IVT limit escalates to a triple fault (shutdown)', () => {
+    const h = makeCpu('real', asm('int 0x21\nhlt', 16, 0));
+    const r = record(h.cpu);
+    h.cpu.idtrLimit = 0x20;
+    runToHlt(h.cpu);
+    expect(h.cpu.shutdown).toBe(true);
+    expect(r.shutdowns).toBe(1);
+    expect(r.exceptions).toEqual([[EXC_GP, 0], [EXC_DF, 0]]);
+  });
+});
+
+describe('protected mode, same privilege', () => {
+  it('interrupt gate: EFLAGS, CS, EIP frame; IF cleared', () => {
+    const h = pm('sti\nint 0x40\nhlt');
+    gate(h, 0x40, SEL.code32, HANDLER, INT_GATE);
+    runToHlt(h.cpu);
+    const esp = STACK_TOP - 12;
+    expect(h.cpu.regs[4]).toBe(esp);
+    expect(dword(h, esp)).toBe(CODE_BASE + 3);
+    expect(dword(h, esp + 4)).toBe(SEL.code32);
+    expect(dword(h, esp + 8) & IF).toBe(IF);
+    expect(h.cpu.getEflags() & IF).toBe(0);
+    expect(h.cpu.eip).toBe(HANDLER + 1);
+  });
+
+  it('trap gate keeps IF; IRET returns to the caller', () => {
+    const h = pm('sti\nint 0x40\nhlt', 'iret');
+    const r = record(h.cpu);
+    gate(h, 0x40, SEL.code32, HANDLER, TRAP_GATE);
+    step(h.cpu, 2);
+    expect(h.cpu.getEflags() & IF).toBe(IF);
+    expect(h.cpu.eip).toBe(HANDLER);
+    runToHlt(h.cpu);
+    expect(h.cpu.eip).toBe(CODE_BASE + 4);
+    expect(h.cpu.regs[4]).toBe(STACK_TOP);
+    expect(r.interrupts).toEqual([[0x40, EV_SOFTWARE]]);
+  });
+
+  it('a fault pushes its error code and RF in the EFLAGS image', () => {
+    const h = pm('mov ax, 0x5c\nmov ds, ax\nhlt');
+    gate(h, EXC_GP, SEL.code32, HANDLER);
+    runToHlt(h.cpu);
+    const esp = STACK_TOP - 16;
+    expect(dword(h, esp)).toBe(0x5c); // #GP(selector) for an index beyond the GDT limit
+    expect(dword(h, esp + 4)).toBe(CODE_BASE + 4); // the faulting MOV DS
+    expect(dword(h, esp + 12) & RF).toBe(RF);
+  });
+});
+
+describe('protected mode, ring 3 to ring 0', () => {
+  function ring3(main: string): Harness {
+    const h = pm(main);
+    setupTss(h, 0x8000);
+    enterRing3(h.cpu, CODE_BASE, 0x7000);
+    return h;
+  }
+
+  it('switches to SS0:ESP0 and pushes SS, ESP, EFLAGS, CS, EIP, error code', () => {
+    const h = ring3('hlt');
+    gate(h, EXC_GP, SEL.code32, HANDLER);
+    h.cpu.setEflags(0x2 | 0x8d5);
+    runToHlt(h.cpu);
+    expect(h.cpu.cpl).toBe(0);
+    expect(h.cpu.seg[2]).toBe(SEL.data32);
+    const esp = 0x8000 - 24;
+    expect(h.cpu.regs[4]).toBe(esp);
+    expect([0, 4, 8, 12, 16, 20].map((k) => dword(h, esp + k))).toEqual([
+      0, CODE_BASE, SEL.code32r3, 0x2 | 0x8d5 | RF, 0x7000, SEL.data32r3,
+    ]);
+    expect(h.cpu.seg[1]).toBe(SEL.code32);
+  });
+
+  it('IRET to ring 3 restores SS:ESP and nulls data segments ring 3 may not use', () => {
+    const h = ring3('int 0x40\nhlt');
+    h.mem.ram.set(asm('mov ax, 0x10\nmov ds, ax\niret', 32, HANDLER), HANDLER - CODE_BASE + CODE_BASE);
+    gate(h, 0x40, SEL.code32, HANDLER, INT_GATE, 3);
+    gate(h, EXC_GP, SEL.code32, HANDLER + 0x80);
+    h.mem.ram[HANDLER + 0x80] = 0xf4;
+    step(h.cpu, 4);
+    expect(h.cpu.cpl).toBe(3);
+    expect(h.cpu.eip).toBe(CODE_BASE + 2);
+    expect(h.cpu.regs[4]).toBe(0x7000);
+    expect(h.cpu.seg[2]).toBe(SEL.data32r3);
+    expect(h.cpu.seg[3]).toBe(0); // DS (DPL 0) became null
+  });
+
+  const cases: Array<[string, (h: Harness) => void, number, number]> = [
+    ['SS0 null: #TS(0)', (h) => h.mem.view.setUint16(TSS_BASE + 8, 0, true), EXC_TS, 0],
+    ['SS0 RPL != 0: #TS(SS0)', (h) => h.mem.view.setUint16(TSS_BASE + 8, SEL.data32 | 1, true), EXC_TS, SEL.data32],
+    ['SS0 is code: #TS(SS0)', (h) => h.mem.view.setUint16(TSS_BASE + 8, SEL.code32, true), EXC_TS, SEL.code32],
+    ['SS0 DPL 3: #TS(SS0)', (h) => h.mem.view.setUint16(TSS_BASE + 8, SEL.data32r3 & ~3, true), EXC_TS, SEL.data32r3 & ~3],
+    ['SS0 not present: #SS(SS0)', (h) => {
+      gdtEntry(h, 8, segDescriptor(0, 0xfffff, 0x13, 0xc));
+      h.mem.view.setUint16(TSS_BASE + 8, 0x40, true);
+    }, EXC_SS, 0x40],
+    ['no room on the new stack: #SS(SS0)', (h) => {
+      gdtEntry(h, 8, segDescriptor(0, 0xfff, 0x93, 0x4));
+      h.mem.view.setUint16(TSS_BASE + 8, 0x40, true);
+      h.mem.view.setUint32(TSS_BASE + 4, 0x10, true);
+    }, EXC_SS, 0x40],
+    ['TSS limit below ESP0/SS0: #TS(TR)', (h) => h.cpu.setSegCache(7, TSS_SEL, TSS_BASE, 8, 0x8b), EXC_TS, TSS_SEL],
+  ];
+  for (const [name, breakIt, vector, code] of cases) {
+    it(`INT 40h from ring 3, ${name}`, () => {
+      const h = ring3('int 0x40\nhlt');
+      gate(h, 0x40, SEL.code32, HANDLER, INT_GATE, 3);
+      const r = record(h.cpu);
+      breakIt(h);
+      h.cpu.idtrLimit = 0x40 * 8 + 7; // the fault's own delivery fails too: look at the first
+      step(h.cpu, 1);
+      expect(r.exceptions[0]).toEqual([vector, code]);
+      expect(h.cpu.eip).not.toBe(HANDLER);
+    });
+  }
+});
+
+describe('gate error codes', () => {
+  /** Runs `main` (ring 0 unless ring3) and returns the first exception recorded. */
+  function firstException(main: string, setup: (h: Harness) => void, ring3 = false): [number, number] {
+    const h = pm(main);
+    for (const v of [EXC_GP, EXC_NP, EXC_TS, EXC_SS, EXC_DF]) gate(h, v, SEL.code32, HANDLER);
+    gate(h, 0x40, SEL.code32, HANDLER, INT_GATE, 3);
+    gate(h, EXC_UD, SEL.code32, HANDLER);
+    if (ring3) {
+      setupTss(h, 0x8000);
+      enterRing3(h.cpu, CODE_BASE, 0x7000);
+    }
+    const r = record(h.cpu);
+    setup(h);
+    runToHlt(h.cpu);
+    return r.exceptions[0];
+  }
+  const INT40 = 0x40 * 8 + 2;
+  it('IDT limit: #GP(vector*8+2), EXT for an exception', () => {
+    expect(firstException('int 0x40\nhlt', (h) => { h.cpu.idtrLimit = 0x40 * 8 + 6; })).toEqual([EXC_GP, INT40]);
+    expect(firstException('ud2', (h) => { h.cpu.idtrLimit = EXC_UD * 8 + 6; })).toEqual([EXC_UD, 0]);
+  });
+  it('not-present gate: #NP(vector*8+2+EXT)', () => {
+    expect(firstException('int 0x40\nhlt', (h) => gate(h, 0x40, SEL.code32, HANDLER, INT_GATE, 3, false))).toEqual([EXC_NP, INT40]);
+    const h = pm('ud2');
+    gate(h, EXC_UD, SEL.code32, HANDLER, INT_GATE, 0, false);
+    gate(h, EXC_NP, SEL.code32, HANDLER);
+    const r = record(h.cpu);
+    runToHlt(h.cpu);
+    expect(r.exceptions).toEqual([[EXC_UD, 0], [EXC_NP, EXC_UD * 8 + 3]]);
+    expect(dword(h, h.cpu.regs[4])).toBe(EXC_UD * 8 + 3);
+  });
+  it('not a gate type: #GP(vector*8+2)', () => {
+    expect(firstException('int 0x40\nhlt', (h) => gate(h, 0x40, SEL.code32, HANDLER, 0xc, 3))).toEqual([EXC_GP, INT40]);
+    expect(firstException('int 0x40\nhlt', (h) => gate(h, 0x40, SEL.code32, HANDLER, 0x9, 3))).toEqual([EXC_GP, INT40]);
+  });
+  it('gate DPL < CPL for INT n and INT3: #GP(vector*8+2); INT1 and exceptions skip the check', () => {
+    expect(firstException('int 0x40\nhlt', (h) => gate(h, 0x40, SEL.code32, HANDLER, INT_GATE, 0), true)).toEqual([EXC_GP, INT40]);
+    expect(firstException('int3\nhlt', (h) => gate(h, 3, SEL.code32, HANDLER, INT_GATE, 0), true)).toEqual([EXC_GP, 3 * 8 + 2]);
+    const h = pm('int1\nhlt');
+    setupTss(h, 0x8000);
+    enterRing3(h.cpu, CODE_BASE, 0x7000);
+    gate(h, 1, SEL.code32, HANDLER, INT_GATE, 0);
+    const r = record(h.cpu);
+    runToHlt(h.cpu);
+    expect(r.interrupts).toEqual([[1, EV_PRIVSW]]);
+    expect(r.exceptions).toEqual([]);
+    expect(h.cpu.cpl).toBe(0);
+    expect(dword(h, h.cpu.regs[4])).toBe(CODE_BASE + 1); // a trap: EIP after INT1
+  });
+  it('gate CS: null #GP(EXT), beyond the GDT #GP(sel), not code #GP(sel), not present #NP(sel), EIP beyond limit #GP(EXT)', () => {
+    expect(firstException('int 0x40\nhlt', (h) => gate(h, 0x40, 0, HANDLER, INT_GATE, 3))).toEqual([EXC_GP, 0]);
+    expect(firstException('ud2', (h) => gate(h, EXC_UD, 3, HANDLER))).toEqual([EXC_UD, 0]);
+    expect(firstException('int 0x40\nhlt', (h) => gate(h, 0x40, 0x78, HANDLER, INT_GATE, 3))).toEqual([EXC_GP, 0x78]);
+    expect(firstException('int 0x40\nhlt', (h) => gate(h, 0x40, SEL.data32, HANDLER, INT_GATE, 3))).toEqual([EXC_GP, SEL.data32]);
+    expect(firstException('int 0x40\nhlt', (h) => {
+      gdtEntry(h, 8, segDescriptor(0, 0xfffff, 0x1b, 0xc));
+      gate(h, 0x40, 0x40, HANDLER, INT_GATE, 3);
+    })).toEqual([EXC_NP, 0x40]);
+    expect(firstException('int 0x40\nhlt', (h) => gate(h, 0x40, SEL.code16, 0x12345, INT_GATE, 3))).toEqual([EXC_GP, 0]);
+  });
+  it('the second fault of an exception delivery carries EXT', () => {
+    const h = pm('ud2');
+    gate(h, EXC_UD, 0x78, HANDLER);
+    gate(h, EXC_GP, SEL.code32, HANDLER);
+    const r = record(h.cpu);
+    runToHlt(h.cpu);
+    expect(r.exceptions).toEqual([[EXC_UD, 0], [EXC_GP, 0x79]]);
+  });
+  it('a handler with DPL > CPL: #GP(sel)', () => {
+    expect(firstException('int 0x40\nhlt', (h) => gate(h, 0x40, SEL.code32r3, HANDLER, INT_GATE, 3))).toEqual([EXC_GP, SEL.code32r3 & ~3]);
+  });
+});
+
+describe('double and triple fault', () => {
+  it('contributory during contributory: #DF with error code 0', () => {
+    const h = pm('int 0x40\nhlt');
+    gate(h, 0x40, SEL.code32, HANDLER, INT_GATE, 0, false);
+    gate(h, EXC_NP, SEL.code32, HANDLER, INT_GATE, 0, false);
+    gate(h, EXC_DF, SEL.code32, HANDLER);
+    const r = record(h.cpu);
+    runToHlt(h.cpu);
+    expect(r.exceptions).toEqual([[EXC_NP, 0x202], [EXC_DF, 0]]);
+    expect(dword(h, h.cpu.regs[4])).toBe(0);
+    expect(dword(h, h.cpu.regs[4] + 4)).toBe(CODE_BASE); // the INT instruction
+    expect(h.cpu.shutdown).toBe(false);
+  });
+  it('benign then contributory: handled serially', () => {
+    const h = pm('ud2');
+    gate(h, EXC_UD, SEL.code32, HANDLER, INT_GATE, 0, false);
+    gate(h, EXC_NP, SEL.code32, HANDLER);
+    gate(h, EXC_DF, SEL.code32, HANDLER + 1);
+    runToHlt(h.cpu);
+    expect(h.cpu.eip).toBe(HANDLER + 1);
+  });
+  it('a fault while delivering #DF shuts down', () => {
+    const h = pm('int 0x40\nhlt');
+    gate(h, 0x40, SEL.code32, HANDLER, INT_GATE, 0, false);
+    gate(h, EXC_NP, SEL.code32, HANDLER, INT_GATE, 0, false);
+    const r = record(h.cpu);
+    runToHlt(h.cpu);
+    expect(h.cpu.shutdown).toBe(true);
+    expect(r.shutdowns).toBe(1);
+  });
+});
+
+describe('NMI and INTR', () => {
+  it('NMI is delivered through vector 2 and blocks NMIs until IRET', () => {
+    const h = pm('hlt', 'inc ebx\niret');
+    gate(h, 2, SEL.code32, HANDLER);
+    const r = record(h.cpu);
+    h.cpu.nmi();
+    step(h.cpu, 1); // delivery, then INC EBX
+    expect(h.cpu.regs[3]).toBe(1);
+    expect(h.cpu.nmiBlocked).toBe(true);
+    h.cpu.nmi();
+    step(h.cpu, 1); // IRET: the second NMI waits
+    expect(h.cpu.eip).toBe(CODE_BASE);
+    expect(h.cpu.nmiBlocked).toBe(false);
+    step(h.cpu, 1);
+    expect(h.cpu.regs[3]).toBe(2);
+    expect(r.interrupts).toEqual([[2, EV_NMI], [2, EV_NMI]]);
+  });
+  it('NMI wakes a halted CPU; INTR does not while IF = 0', () => {
+    const h = pm('hlt\nhlt', 'hlt');
+    gate(h, 2, SEL.code32, HANDLER);
+    h.cpu.interruptAck = () => 0x41;
+    runToHlt(h.cpu);
+    expect(h.cpu.halted).toBe(true);
+    h.cpu.setIntr(true);
+    runToHlt(h.cpu, 100);
+    expect(h.cpu.eip).toBe(CODE_BASE + 1);
+    h.cpu.nmi();
+    runToHlt(h.cpu, 100);
+    expect(h.cpu.eip).toBe(HANDLER + 1);
+    expect(dword(h, h.cpu.regs[4])).toBe(CODE_BASE + 1);
+  });
+  it('INTR waits for the instruction after STI', () => {
+    const h = pm('sti\nnop\nnop\nhlt');
+    gate(h, 0x41, SEL.code32, HANDLER);
+    h.cpu.interruptAck = () => 0x41;
+    const r = record(h.cpu);
+    h.cpu.setIntr(true);
+    runToHlt(h.cpu);
+    expect(r.interrupts).toEqual([[0x41, EV_EXTERNAL]]);
+    expect(dword(h, STACK_TOP - 12)).toBe(CODE_BASE + 2);
+    expect(h.cpu.eip).toBe(HANDLER + 1);
+  });
+  it('INTR waits for the instruction after MOV SS', () => {
+    const h = pm('mov ss, ax\nnop\nhlt');
+    gate(h, 0x41, SEL.code32, HANDLER);
+    h.cpu.interruptAck = () => 0x41;
+    h.cpu.regs[0] = SEL.data32;
+    h.cpu.setEflags(0x2 | IF);
+    step(h.cpu, 1);
+    h.cpu.setIntr(true);
+    step(h.cpu, 1);
+    expect(h.cpu.eip).toBe(CODE_BASE + 3); // NOP ran, no interrupt yet
+    step(h.cpu, 1);
+    expect(h.cpu.eip).toBe(HANDLER + 1);
+    expect(dword(h, STACK_TOP - 12)).toBe(CODE_BASE + 3);
+  });
+});
