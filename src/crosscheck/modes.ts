@@ -1,0 +1,65 @@
+// The test environments a cross-check ROM can run its sequences in, and the fixed memory map
+// the harness and the generator share.
+
+export type Mode = 'real' | 'pm0' | 'pm3' | 'pm0-paging' | 'pm3-paging';
+export const MODES: readonly Mode[] = ['real', 'pm0', 'pm3', 'pm0-paging', 'pm3-paging'];
+
+// Memory map (linear = physical: paging, where on, is an identity map).
+/** The scratch area: every memory operand of a random instruction, and its stack, lie here. */
+export const SCRATCH_LINEAR = 0x10000;
+export const SCRATCH_SIZE = 0x1000;
+/** Initial stack pointer of a sequence (an offset into the scratch segment). */
+export const STACK_INIT = 0xc00;
+/** Harness context block (offset in the scratch segment, outside the scratch area). */
+export const CTX = 0x8000;
+/** Dwords of the context block, in the order they are printed. */
+export const CTX_FIELDS = ['idx', 'vec', 'err', 'eip', 'eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi',
+  'eflags', 'es', 'cs', 'ss', 'ds', 'fs', 'gs', 'digest'] as const;
+export type CtxField = (typeof CTX_FIELDS)[number];
+export const ctxOff = (f: CtxField): number => CTX + 4 * CTX_FIELDS.indexOf(f);
+/** Where the harness keeps the address of the next test. */
+export const CTX_NEXT = CTX + 4 * CTX_FIELDS.length;
+/** Real-mode harness stack top (offset in the scratch segment). */
+export const RM_STACK = 0x9000;
+/** Real-mode segment of the scratch area. */
+export const RM_SEG = SCRATCH_LINEAR >>> 4;
+/** System tables (protected mode): GDT, IDT, TSS, copied from the ROM at boot. */
+export const SYS = 0x20000;
+export const IDT_OFF = 0x100, TSS_OFF = 0x300, LDT_OFF = 0x380, SYS_LEN = 0x400;
+export const PD_4K = 0x21000, PT_LOW = 0x22000, RING0_STACK = 0x24000, PD_4M = 0x25000;
+/** The vector a sequence ends with (INT 30h), routed to the same logging path as exceptions. */
+export const END_VECTOR = 0x30;
+/** Marks a boot: a second boot (after a triple-fault reset) prints RESET and stops. */
+export const BOOT_MAGIC_AT = 0x500, BOOT_MAGIC = 0x6b636863;
+
+// GDT selectors.
+export const SEL_KCODE = 0x08, SEL_KFLAT = 0x10, SEL_KSCR = 0x18, SEL_UCODE = 0x23, SEL_USCR = 0x2b,
+  SEL_TSS = 0x30;
+/** The GDT has this many descriptors; the extra ones exist for LAR/LSL/VERR/VERW to inspect. */
+export const GDT_ENTRIES = 14;
+
+export interface ModeInfo {
+  mode: Mode;
+  bits: 16 | 32;
+  real: boolean;
+  ring: 0 | 3;
+  paging: boolean;
+  cs: number;
+  /** Selector values a random segment load may use for ES/FS/GS. */
+  segValues: readonly number[];
+}
+
+export function modeInfo(mode: Mode): ModeInfo {
+  if (mode === 'real') return { mode, bits: 16, real: true, ring: 0, paging: false, cs: 0xf000, segValues: [RM_SEG] };
+  const ring = mode.startsWith('pm3') ? 3 : 0;
+  return {
+    mode,
+    bits: 32,
+    real: false,
+    ring,
+    paging: mode.endsWith('paging'),
+    cs: ring === 3 ? SEL_UCODE : SEL_KCODE,
+    // Null, the scratch selectors, and ones a ring-3 load must refuse (DPL 0, not present).
+    segValues: ring === 3 ? [SEL_USCR, SEL_USCR, 0, SEL_KSCR, 0x4b, 0x40, 0x28] : [SEL_KSCR, SEL_KSCR, 0, SEL_USCR, 0x40, 0x48],
+  };
+}
