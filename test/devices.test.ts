@@ -9,6 +9,8 @@ import { createDevices, type PcDevices } from '../src/machine/devices/index.js';
 import { DeviceClock } from '../src/machine/devices/clock.js';
 import { PIT_HZ } from '../src/machine/devices/pit.js';
 import { APIC_BASE_MSR_RESET, APIC_VERSION } from '../src/machine/devices/apic.js';
+import { createMachine } from '../src/machine/machine.js';
+import { asm, hasNasm } from './helpers/harness.js';
 
 const CPS = 100_000_000; // DeterministicEnv's default cycles per second
 
@@ -770,5 +772,376 @@ describe('device snapshots', () => {
     b.advance(ms(7));
     const again = probe();
     expect(again.slice(0, 3)).toEqual(later.slice(0, 3));
+  });
+});
+
+// ---- guests on the whole machine ----
+
+/**
+ * 32-bit flat guests (flat loader at GUEST_AT): a prelude that builds an IDT whose every gate
+ * goes to `unexpected` (prints "unexpected", exit 0x7f), remaps the 8259 pair to 0x20/0x28 with
+ * everything masked, and offers set_gate (EAX handler, EBX vector), puts (ESI), putdec (EAX)
+ * and exit (AL).
+ */
+const GUEST_AT = 0x200000;
+const PRELUDE = `
+start:
+    mov edi, 0x80000
+    xor ebx, ebx
+.fill:
+    mov eax, unexpected
+    call set_gate
+    inc ebx
+    cmp ebx, 256
+    jb .fill
+    lidt [idtr]
+    mov al, 0x11
+    out 0x20, al
+    out 0xa0, al
+    mov al, 0x20
+    out 0x21, al
+    mov al, 0x28
+    out 0xa1, al
+    mov al, 0x04
+    out 0x21, al
+    mov al, 0x02
+    out 0xa1, al
+    mov al, 0x01
+    out 0x21, al
+    out 0xa1, al
+    mov al, 0xff
+    out 0x21, al
+    out 0xa1, al
+    jmp main
+
+set_gate:                   ; EBX vector, EAX handler
+    mov edx, eax
+    and edx, 0xffff
+    or edx, 0x80000         ; selector 0x08
+    mov [0x80000 + ebx * 8], edx
+    mov edx, eax
+    and edx, 0xffff0000
+    or edx, 0x8e00          ; present, DPL 0, 32-bit interrupt gate
+    mov [0x80000 + ebx * 8 + 4], edx
+    ret
+
+puts:
+    lodsb
+    test al, al
+    jz .done
+    out 0xe9, al
+    jmp puts
+.done:
+    ret
+
+putdec:                     ; EAX unsigned
+    mov ecx, 10
+    mov edi, numbuf + 11
+    mov byte [edi], 0
+.digit:
+    xor edx, edx
+    div ecx
+    add dl, '0'
+    dec edi
+    mov [edi], dl
+    test eax, eax
+    jnz .digit
+    mov esi, edi
+    jmp puts
+
+exit:
+    out 0xf4, al
+    cli
+    hlt
+
+unexpected:
+    mov esi, unexpected_msg
+    call puts
+    mov al, 0x7f
+    jmp exit
+
+idtr: dw 256 * 8 - 1
+      dd 0x80000
+unexpected_msg: db "unexpected", 10, 0
+numbuf: times 12 db 0
+`;
+
+function runGuest(body: string, opts: { load?: 'flat' | 'bios'; maxInsns?: number; source?: string } = {}) {
+  const m = createMachine({ memMiB: 16 });
+  if (opts.load === 'bios') m.load(asm(opts.source!, 16, 0), 'bios');
+  else m.load(asm(PRELUDE + body, 32, GUEST_AT), 'flat', { at: GUEST_AT });
+  const r = m.run({ maxInsns: opts.maxInsns ?? 1_000_000 });
+  return { m, r };
+}
+
+describe.runIf(hasNasm())('guests on the machine', () => {
+  it('PIT mode 2 through the 8259 in protected mode: 10 ticks take 10 periods of virtual time', () => {
+    const { m, r } = runGuest(`
+main:
+    mov ebx, 0x20
+    mov eax, irq0
+    call set_gate
+    mov al, 0xfe
+    out 0x21, al
+    mov al, 0x34
+    out 0x43, al
+    mov ax, 11932           ; 100 Hz
+    out 0x40, al
+    mov al, ah
+    out 0x40, al
+    sti
+.wait:
+    hlt
+    cmp dword [count], 11
+    jb .wait
+    cli
+    mov eax, [count]
+    call putdec
+    mov al, 0
+    jmp exit
+irq0:
+    inc dword [count]
+    push eax
+    mov al, 0x20
+    out 0x20, al
+    pop eax
+    iret
+count: dd 0`);
+    expect(r.debugOutput).toBe('11');
+    expect(r.stop).toBe('exit');
+    // The first interrupt is the edge of programming mode 2; ten periods of 11932 PIT ticks follow.
+    const tenPeriods = (10 * 11932 * CPS) / PIT_HZ;
+    expect(m.cpu.cycles).toBeGreaterThan(tenPeriods);
+    expect(m.cpu.cycles).toBeLessThan(tenPeriods + 20_000);
+  });
+
+  it('local APIC periodic timer with EOI, and TPR/ESR through MMIO', () => {
+    const { m, r } = runGuest(`
+main:
+    mov ebx, 0x40
+    mov eax, tick
+    call set_gate
+    mov ebx, 0xff
+    mov eax, spurious
+    call set_gate
+    mov dword [0xfee000f0], 0x1ff           ; SVR: enable, spurious vector 0xFF
+    mov dword [0xfee003e0], 0x3             ; divide by 16
+    mov dword [0xfee00320], 0x20040         ; periodic, vector 0x40
+    mov dword [0xfee00380], 100000          ; 1.6 M cycles per period
+    sti
+.wait:
+    hlt
+    cmp dword [count], 5
+    jb .wait
+    mov dword [0xfee00080], 0x40            ; TPR: vector 0x40 is blocked now
+    mov ecx, 3000000
+.spin:
+    loop .spin
+    mov eax, [0xfee00200 + 0x20]            ; IRR bit 0x40 is pending
+    call putdec
+    mov dword [0xfee00080], 0
+    cli
+    mov eax, [count]
+    call putdec
+    mov al, 0
+    jmp exit
+tick:
+    inc dword [count]
+    mov dword [0xfee000b0], 0               ; EOI
+    iret
+spurious:
+    iret
+count: dd 0`, { maxInsns: 10_000_000 });
+    expect(r.debugOutput).toBe('16');
+    expect(r.stop).toBe('exit');
+    expect(m.cpu.cycles).toBeGreaterThan(5 * 1_600_000);
+  });
+
+  it('RTC periodic interrupts on IRQ8 through the slave, and the Env date in BCD', () => {
+    const { r } = runGuest(`
+main:
+    mov ebx, 0x28
+    mov eax, irq8
+    call set_gate
+    mov al, 0xfb            ; master: IRQ2 (cascade)
+    out 0x21, al
+    mov al, 0xfe            ; slave: IRQ8
+    out 0xa1, al
+    mov al, 0x0b
+    out 0x70, al
+    mov al, 0x42            ; PIE, 24-hour, BCD
+    out 0x71, al
+    sti
+.wait:
+    hlt
+    cmp dword [count], 8
+    jb .wait
+    cli
+    mov eax, [count]
+    call putdec
+    mov al, ' '
+    out 0xe9, al
+    mov al, 0x32            ; century, year, month, day as BCD -> decimal digits
+    call cmos
+    mov al, 0x09
+    call cmos
+    mov al, 0x08
+    call cmos
+    mov al, 0x07
+    call cmos
+    mov al, 0
+    jmp exit
+cmos:
+    out 0x70, al
+    in al, 0x71
+    movzx eax, al
+    mov ebx, eax
+    shr eax, 4
+    add al, '0'
+    out 0xe9, al
+    mov al, bl
+    and al, 0x0f
+    add al, '0'
+    out 0xe9, al
+    ret
+irq8:
+    push eax
+    inc dword [count]
+    mov al, 0x0c            ; read register C: acknowledges the RTC
+    out 0x70, al
+    in al, 0x71
+    mov al, 0x20
+    out 0xa0, al
+    out 0x20, al
+    pop eax
+    iret
+count: dd 0`);
+    expect(r.debugOutput).toBe('8 20000101');
+  });
+
+  it('COM1 transmits a string from its THR-empty interrupt (IRQ4)', () => {
+    const { r } = runGuest(`
+main:
+    mov ebx, 0x24
+    mov eax, irq4
+    call set_gate
+    mov al, 0xef
+    out 0x21, al
+    mov dx, 0x3fc
+    mov al, 0x08            ; OUT2: the IRQ reaches the PIC
+    out dx, al
+    mov dx, 0x3f9
+    mov al, 0x02            ; ETBEI: THR is empty, so it interrupts at once
+    out dx, al
+.wait:
+    cli                     ; test and sleep atomically: STI's shadow covers the HLT
+    cmp byte [done], 0
+    jne .out
+    sti
+    hlt
+    jmp .wait
+.out:
+    mov al, 0
+    jmp exit
+irq4:
+    pusha
+    mov dx, 0x3fa
+    in al, dx               ; IIR: THR empty (clears it)
+    cmp al, 0x02
+    jne .eoi
+    mov esi, [next]
+    lodsb
+    test al, al
+    jz .finished
+    mov [next], esi
+    mov dx, 0x3f8
+    out dx, al
+    jmp .eoi
+.finished:
+    mov dx, 0x3f9
+    xor al, al
+    out dx, al
+    mov byte [done], 1
+.eoi:
+    mov al, 0x20
+    out 0x20, al
+    popa
+    iret
+next: dd text
+done: db 0
+text: db "interrupt-driven", 10, 0`);
+    expect(r.serialOutput).toBe('interrupt-driven\n');
+    expect(r.stop).toBe('exit');
+  });
+
+  it('A20 through the 8042 output port and port 0x92', () => {
+    const { r } = runGuest(`
+main:
+    mov byte [0x400000], 0x11
+    mov byte [0x500000], 0x22
+    call kbc_wait
+    mov al, 0xd1            ; write output port
+    out 0x64, al
+    call kbc_wait
+    mov al, 0xdd            ; A20 off (bit 1 clear), no reset (bit 0 set)
+    out 0x60, al
+    call kbc_wait
+    mov al, [0x500000]      ; aliases 0x400000 now
+    call hex
+    in al, 0x92
+    call hex
+    mov al, 0x02            ; fast A20 on
+    out 0x92, al
+    mov al, [0x500000]
+    call hex
+    mov al, 0
+    jmp exit
+kbc_wait:
+    in al, 0x64
+    test al, 0x02
+    jnz kbc_wait
+    ret
+hex:
+    movzx eax, al
+    call putdec
+    mov al, ' '
+    out 0xe9, al
+    ret`);
+    expect(r.debugOutput).toBe('17 0 34 ');
+  });
+
+  it('the 8042 reset pulse restarts the CPU at the reset vector; CMOS NVRAM survives it', () => {
+    const { r } = runGuest('', {
+      load: 'bios',
+      source: `
+start:
+    cli
+    mov al, 0x40
+    out 0x70, al
+    in al, 0x71
+    inc al
+    mov ah, al
+    mov al, 0x40
+    out 0x70, al
+    mov al, ah
+    out 0x71, al
+    add al, '0'
+    out 0xe9, al
+    cmp ah, 3
+    je .done
+    mov al, 0xfe            ; pulse RESET
+    out 0x64, al
+.hang:
+    hlt
+    jmp .hang
+.done:
+    mov al, 0x10
+    out 0xf4, al
+    times 0xfff0 - ($ - $$) db 0xff
+    jmp 0xf000:start
+    times 0x10000 - ($ - $$) db 0xff`,
+    });
+    expect(r.debugOutput).toBe('123');
+    expect(r.exitCode).toBe(0x21);
   });
 });
