@@ -189,6 +189,19 @@ describe('Machine.run', () => {
     }
   });
 
+  it('counts a REP string instruction once, so the budget stays exact across its iterations', () => {
+    // loop: mov ecx, 37; mov esi, 0x200000; mov edi, 0x300000; rep movsb; jmp loop
+    const code = [0xb9, ...le32(37), 0xbe, ...le32(0x200000), 0xbf, ...le32(0x300000), 0xf3, 0xa4, 0xeb, 0xed];
+    for (const budget of [4, 5, 6, 23, 1001]) {
+      const { m, r } = runFlat(code, budget);
+      expect(r.instructions).toBe(budget);
+      expect(m.cpu.icount).toBe(budget);
+      // Virtual time also counts the iterations: 36 more cycles per completed REP MOVSB (the
+      // 4th instruction of each 5).
+      expect(m.cpu.cycles).toBe(budget + 36 * Math.floor((budget + 1) / 5));
+    }
+  });
+
   it('stops on isa-debug-exit with status (value << 1) | 1', () => {
     // mov al, 5; out 0xf4, al; jmp $
     const { r } = runFlat([0xb0, 0x05, 0xe6, 0xf4, 0xeb, 0xfe], 1000);

@@ -145,23 +145,20 @@ export class PhysicalMemory {
 
   /**
    * Puts back RAM as it was at snapshot `id` (the latest one), copying only pages written since.
-   * Returns true when a restored page holds decoded code (PF_CODE): the CPU's code cache is then
-   * stale and must be flushed.
+   * Code the CPU decoded from those pages is stale afterwards: the caller restores the CPU too,
+   * which drops its decoded blocks.
    */
-  restore(id: number): boolean {
+  restore(id: number): void {
     if (id !== this.snapshotId || this.shadow === null) {
       throw new Error(`memory snapshot ${id} is not the current baseline (${this.snapshotId})`);
     }
     const shadow = this.shadow;
-    let code = false;
     for (let i = 0; i < this.dirtyCount; i++) {
       const p = this.dirty[i]!, from = p << PAGE_SHIFT;
       this.ram.set(shadow.subarray(from, from + PAGE_SIZE), from);
       this.pageFlags[p]! |= PF_TRACK;
-      if (this.pageFlags[p]! & PF_CODE) code = true;
     }
     this.dirtyCount = 0;
-    return code;
   }
 
   /** Pages written since the current snapshot (for statistics and tests). */

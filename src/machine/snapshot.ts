@@ -25,8 +25,8 @@ export function takeSnapshot(m: Machine): MachineSnapshot {
 }
 
 export function restoreSnapshot(m: Machine, s: MachineSnapshot): void {
-  // The CPU's decoded blocks of pages the restore rewrites are stale.
-  if (m.mem.restore(s.memory)) m.cpu.flushCodeCache();
+  m.mem.restore(s.memory);
+  // Also drops the CPU's decoded blocks, which the memory restore may have made stale.
   m.cpu.restoreState(s.cpu);
   m.devices.forEach((d, k) => {
     if (d.restore && s.devices[k] !== undefined) d.restore(s.devices[k]);
