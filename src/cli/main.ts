@@ -5,6 +5,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { UserError } from './args.js';
+import { DECODE_USAGE, decodeCommand } from './decode.js';
 import { RUN_USAGE, runCommand } from './run.js';
 import { showcaseCommand } from './showcase.js';
 
@@ -21,7 +22,8 @@ usage:
       Runs IMAGE; the guest's port 0xE9 and COM1 output goes to stdout, a report to stderr.
       Exit status: hlt/poweroff 0, isa-debug-exit the guest's (value << 1) | 1, error 1,
       bad input 2, shutdown (triple fault) 3, instruction budget reached 4.
-  trapdiff decode ...        Disassembles bytes (see trapdiff decode --help).
+  ${DECODE_USAGE}
+      Disassembles bytes with the CPU's own decoder.
   trapdiff showcase          Runs the showcase guests of corpus/ (what npm start does).
   trapdiff help              This text.
 `;
@@ -31,7 +33,7 @@ export function main(argv: readonly string[], io: CliIo): number {
   try {
     switch (command) {
       case 'run': return runCommand(rest, io);
-      case 'decode': throw new UserError('decode is not available yet');
+      case 'decode': return decodeCommand([...rest], io.stdout, io.stderr);
       case 'showcase': return showcaseCommand(rest, io);
       case 'help': case '--help': case '-h':
         io.stdout.write(HELP);
