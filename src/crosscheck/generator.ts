@@ -17,7 +17,7 @@
 // BSWAP is never 16-bit, SMSW to a register is 16-bit, pushes of segment registers with a
 // 32-bit operand size land on a zeroed slot (the SDM lets a CPU write 2 or 4 bytes there).
 
-import { A_LOCK, A_MEM_ONLY, A_STRING, FORMS, type OpForm } from '../cpu/opcodes.js';
+import { A_LOCK, A_MEM_ONLY, A_PM_ONLY, A_STRING, FORMS, type OpForm } from '../cpu/opcodes.js';
 import { AC, AF, ARITH_FLAGS, CF, DF, ID, IF, IOPL, OF, PF, SF, ZF, ESP, EBP, ECX, EAX, EDX } from '../cpu/constants.js';
 import { Rng, testSeed } from './rng.js';
 import { END_VECTOR, GDT_ENTRIES, SCRATCH_SIZE, STACK_INIT, modeInfo, type Mode, type ModeInfo } from './modes.js';
@@ -167,7 +167,6 @@ class Gen {
   readonly rng: Rng;
   readonly m: ModeInfo;
   readonly peer: PeerProfile;
-  readonly forms: OpForm[];
   u = 0;
   esp = STACK_INIT;
   items: Item[] = [];
@@ -176,11 +175,10 @@ class Gen {
   k = 0;
   cur!: Item;
 
-  constructor(rng: Rng, m: ModeInfo, peer: PeerProfile, forms: OpForm[]) {
+  constructor(rng: Rng, m: ModeInfo, peer: PeerProfile) {
     this.rng = rng;
     this.m = m;
     this.peer = peer;
-    this.forms = forms;
   }
 
   // ---- emission ----
@@ -771,13 +769,47 @@ function genModrm(g: Gen, f: OpForm, o32: boolean, opc: number[], pre: () => num
 
 // ---------------------------------------------------------------------------------------------
 
-const formCache = new Map<string, OpForm[]>();
+/**
+ * Forms that can only fault in this mode (#UD, or #GP at CPL 3) end a sequence at once: they are
+ * drawn at 1/8 of the weight of the others so that most sequences run to their end.
+ */
+function alwaysFaults(f: OpForm, m: ModeInfo): boolean {
+  if (keyOrName(f, FAULT_EVERYWHERE) || f.name === 'ud2' || f.name === 'ud0' || f.name === 'ud1' || f.name === 'sysenter') return true;
+  if (m.real && (f.attrs & A_PM_ONLY) !== 0) return true;
+  return m.ring === 3 && (keyOrName(f, PRIVILEGED) || f.name === 'cli' || f.name === 'clts' || f.name === 'invd' ||
+    f.name === 'wbinvd' || f.name === 'invlpg');
+}
 
-function formsFor(m: ModeInfo, peer: PeerProfile): OpForm[] {
-  const k = `${m.mode}/${peer.name}`;
+const FAULTING_WEIGHT = 1 / 8;
+
+interface FormTable {
+  forms: OpForm[];
+  /** Cumulative weights. */
+  cum: number[];
+}
+
+const formCache = new Map<string, FormTable>();
+
+function formsFor(m: ModeInfo, peer: PeerProfile): FormTable {
+  const k = `${m.mode}/${peer.name}/${[...peer.exclude].join(',')}`;
   let v = formCache.get(k);
-  if (!v) formCache.set(k, (v = eligibleForms(m, peer)));
+  if (!v) {
+    const forms = eligibleForms(m, peer);
+    let total = 0;
+    const cum = forms.map((f) => (total += alwaysFaults(f, m) ? FAULTING_WEIGHT : 1));
+    formCache.set(k, (v = { forms, cum }));
+  }
   return v;
+}
+
+function pickForm(rng: Rng, t: FormTable): OpForm {
+  const x = (rng.u32() / 4294967296) * t.cum[t.cum.length - 1];
+  let lo = 0, hi = t.cum.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (t.cum[mid] > x) hi = mid; else lo = mid + 1;
+  }
+  return t.forms[lo];
 }
 
 /** Builds test `index` of a run: initial state and the item list. */
@@ -785,7 +817,7 @@ export function generateTest(runSeed: number, index: number, mode: Mode, peer: P
   const rng = new Rng(testSeed(runSeed, index));
   const m = modeInfo(mode);
   const forms = formsFor(m, peer);
-  const g = new Gen(rng, m, peer, forms);
+  const g = new Gen(rng, m, peer);
   const regs = Array.from({ length: 8 }, () => rng.value32() >>> 0);
   regs[ESP] = STACK_INIT;
   const eflags = ((rng.u32() & (ARITH_FLAGS | DF | (m.real ? 0 : peer.popfExtra & (AC | ID)))) | 2) >>> 0;
@@ -799,7 +831,7 @@ export function generateTest(runSeed: number, index: number, mode: Mode, peer: P
       g.cur = { bytes: [], fixes: [], insns: [], key: '' };
       g.pendingTargets = [];
       const save = { u: g.u, esp: g.esp };
-      const f = rng.pick(forms);
+      const f = pickForm(rng, forms);
       if (genForm(g, f)) {
         g.cur.key = f.key;
         break;

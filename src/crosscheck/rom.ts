@@ -62,21 +62,23 @@ function systemBlob(stubsLinear: number): Uint8Array {
   const blob = new Uint8Array(SYS_LEN);
   const dv = new DataView(blob.buffer);
   const put = (at: number, [lo, hi]: [number, number]): void => { dv.setUint32(at, lo, true); dv.setUint32(at + 4, hi, true); };
+  // Code/data descriptors are marked accessed already: whether and when a peer writes the
+  // accessed bit back (v86 never does) would otherwise show through LAR.
   const gdt: Array<[number, number]> = [
     [0, 0],
-    descriptor(0, 0xfffff, 0x9a, 0xc), // 0x08 ring-0 code, flat
-    descriptor(0, 0xfffff, 0x92, 0xc), // 0x10 ring-0 data, flat
-    descriptor(SCRATCH_LINEAR, 0xffff, 0x92, 0x4), // 0x18 ring-0 scratch data (B = 1)
-    descriptor(0, 0xfffff, 0xfa, 0xc), // 0x20 ring-3 code, flat
-    descriptor(SCRATCH_LINEAR, 0xffff, 0xf2, 0x4), // 0x28 ring-3 scratch data (B = 1)
+    descriptor(0, 0xfffff, 0x9b, 0xc), // 0x08 ring-0 code, flat
+    descriptor(0, 0xfffff, 0x93, 0xc), // 0x10 ring-0 data, flat
+    descriptor(SCRATCH_LINEAR, 0xffff, 0x93, 0x4), // 0x18 ring-0 scratch data (B = 1)
+    descriptor(0, 0xfffff, 0xfb, 0xc), // 0x20 ring-3 code, flat
+    descriptor(SCRATCH_LINEAR, 0xffff, 0xf3, 0x4), // 0x28 ring-3 scratch data (B = 1)
     descriptor(SYS + TSS_OFF, 0x67, 0x89, 0), // 0x30 32-bit TSS
-    descriptor(0, 0xffff, 0x9a, 0), // 0x38 16-bit code
-    descriptor(SCRATCH_LINEAR, 0xffff, 0xb2, 0x4), // 0x40 DPL-1 scratch data
+    descriptor(0, 0xffff, 0x9b, 0), // 0x38 16-bit code
+    descriptor(SCRATCH_LINEAR, 0xffff, 0xb3, 0x4), // 0x40 DPL-1 scratch data
     descriptor(SCRATCH_LINEAR, 0xffff, 0x72, 0x4), // 0x48 not present, DPL 3
     gate(0x1234, SEL_KCODE, 0xec), // 0x50 call gate, DPL 3
-    descriptor(SCRATCH_LINEAR, 0x0fff, 0xf6, 0), // 0x58 expand-down data, DPL 3
+    descriptor(SCRATCH_LINEAR, 0x0fff, 0xf7, 0), // 0x58 expand-down data, DPL 3
     descriptor(SYS + LDT_OFF, 0xf, 0x82, 0), // 0x60 LDT
-    descriptor(0, 0xfffff, 0x9e, 0xc), // 0x68 conforming readable code
+    descriptor(0, 0xfffff, 0x9f, 0xc), // 0x68 conforming readable code
   ];
   if (gdt.length !== GDT_ENTRIES) throw new Error('GDT size mismatch');
   gdt.forEach((d, i) => put(8 * i, d));
