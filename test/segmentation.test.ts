@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  AR_UNUSABLE, CR0_PE, DS, EXC_GP, EXC_NP, EXC_SS, EXC_UD, FS, LDTR, SS, TR, VM, ZF,
+  AR_UNUSABLE, CR0_PE, DS, EXC_GP, EXC_NP, EXC_SS, EXC_UD, FS, LDTR, SS, TR, VM,
 } from '../src/cpu/constants.js';
 import type { Cpu } from '../src/cpu/cpu.js';
 import { asm, makeCpu, GDT_BASE, SEL, STACK_TOP } from './helpers/harness.js';
