@@ -270,6 +270,19 @@ describe('Machine.run', () => {
     expect(m.cpu.cycles).toBeGreaterThan(IDLE_LIMIT_SECONDS * m.env.cyclesPerSecond);
   });
 
+  it('tells the local APIC of WRMSR to IA32_APIC_BASE', () => {
+    const seen: number[] = [];
+    const withApic = (): DeviceSet => ({
+      devices: [],
+      interruptController: { setIrq() {}, acknowledge: () => 0xff },
+      apic: { setBaseMsr: (v) => void seen.push(v >>> 0) },
+    });
+    // mov ecx, 0x1b; rdmsr; and ah, 0xf7 (clear the global enable, bit 11); wrmsr; cli; hlt
+    const { r } = runFlat([0xb9, ...le32(0x1b), 0x0f, 0x32, 0x80, 0xe4, 0xf7, 0x0f, 0x30, 0xfa, 0xf4], 100, withApic);
+    expect(r.stop).toBe('hlt');
+    expect(seen).toEqual([0xfee00100]);
+  });
+
   it('restores a machine snapshot: same registers, memory and further run', () => {
     // loop: inc eax; mov [0x200000 + eax*4], eax; jmp loop
     const code = [0x40, 0x89, 0x04, 0x85, ...le32(0x200000), 0xeb, 0xf6];

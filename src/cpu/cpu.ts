@@ -149,6 +149,8 @@ export class Cpu {
   interruptAck: () => number = () => 0xff;
   /** Time-stamp counter source (the machine's Env). */
   readTsc: () => bigint = () => BigInt(this.icount + this.extraCycles);
+  /** Told of every accepted WRMSR to IA32_APIC_BASE (the machine's local APIC follows it). */
+  onApicBaseWrite: (value: number) => void = () => {};
 
   // ---- Derived segment access windows (inclusive offset bounds, access bits) ----
   readonly segLo = new Float64Array(8);

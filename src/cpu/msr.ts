@@ -87,6 +87,7 @@ export function writeMsr(cpu: Cpu, index: number, v: bigint): void {
     case MSR_APIC_BASE:
       if (v & ~(MASK32 & ~0xfffn | APIC_BASE_ENABLE | APIC_BASE_BSP)) gp();
       v = (v & ~APIC_BASE_BSP) | APIC_BASE_BSP; // BSP is read-only: this is the only processor
+      cpu.onApicBaseWrite(Number(v & MASK32));
       break;
     case MSR_FEATURE_CONTROL:
       if (stored(cpu, index) & FC_LOCK || v & ~(FC_LOCK | FC_VMX)) gp();

@@ -84,6 +84,8 @@ export interface DeviceSet {
   readonly devices: readonly Device[];
   /** What cpu.interruptAck calls and ctx.raiseIrq/lowerIrq drive. */
   readonly interruptController: InterruptController;
+  /** The local APIC, told of every WRMSR to IA32_APIC_BASE the CPU accepts (if there is one). */
+  readonly apic?: { setBaseMsr(value: number): void };
 }
 
 /** src/machine/devices/index.ts exports `createDevices` of this type. */

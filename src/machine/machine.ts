@@ -142,6 +142,8 @@ export class Machine {
     }
     this.timed = this.devices.filter((d) => d.nextDeadline !== undefined);
     cpu.interruptAck = () => this.intc.acknowledge();
+    const apic = set.apic;
+    if (apic) cpu.onApicBaseWrite = (v) => apic.setBaseMsr(v);
     cpu.readTsc = () => BigInt(Math.floor(this.env.tsc(cpu.cycles)));
   }
 
