@@ -1,0 +1,114 @@
+// Debug registers and single-step: instruction breakpoints (faults, RF), data and I/O
+// breakpoints (traps after the access), single-step (after the instruction, not after the one
+// that set TF, held back by MOV SS), DR6 status bits.
+
+import { describe, expect, it } from 'vitest';
+import { CR4_DE, EXC_DB, RF, TF } from '../src/cpu/constants.js';
+import { asm, CODE_BASE, makeCpu, runToHlt, SEL, STACK_TOP, type Harness } from './helpers/harness.js';
+import { dword, gate, INT_GATE, record } from './helpers/idt.js';
+
+const HANDLER = CODE_BASE + 0x100;
+const BS = 1 << 14;
+/** Flat ring-0 CPU running `code`, with the #DB handler `handler` at HANDLER. */
+function dbg(code: string, handler = 'hlt', setup?: (h: Harness) => void) {
+  const h = makeCpu('pm32', asm(`${code}\nhlt\ntimes 0x100-($-$$) db 0\n${handler}`));
+  gate(h, EXC_DB, SEL.code32, HANDLER);
+  setup?.(h);
+  h.cpu.updateMode();
+  const r = record(h.cpu);
+  runToHlt(h.cpu);
+  return { h, ex: r.exceptions, pushedEip: dword(h, h.cpu.regs[4]), dr6: h.cpu.dr[6] >>> 0 };
+}
+/** DR7 enabling breakpoint n locally with the given R/W and LEN fields. */
+const dr7 = (n: number, rw: number, len: number) => 0x400 | (1 << (2 * n)) | (rw << (16 + 4 * n)) | (len << (18 + 4 * n));
+
+describe('single-step', () => {
+  it('traps after the instruction following the POPF that set TF, with DR6.BS', () => {
+    const r = dbg('pushfd\nor dword [esp], 0x100\npopfd\nnop\nnop');
+    expect(r.ex).toEqual([[EXC_DB, 0]]);
+    expect(r.pushedEip).toBe(CODE_BASE + 10); // after the first NOP
+    expect(r.dr6 & BS).toBe(BS);
+    expect(dword(r.h, r.h.cpu.regs[4] + 8) & TF).toBe(TF);
+    expect(r.h.cpu.getEflags() & TF).toBe(0);
+  });
+  it('is held back by MOV SS until after the next instruction', () => {
+    const r = dbg('mov ss, ax\nnop\nnop', 'hlt', (h) => {
+      h.cpu.regs[0] = SEL.data32;
+      h.cpu.setEflags(h.cpu.getEflags() | TF);
+    });
+    expect(r.ex).toEqual([[EXC_DB, 0]]);
+    expect(r.pushedEip).toBe(CODE_BASE + 3);
+  });
+  it('INT n clears TF for the handler; the trap is taken before its first instruction', () => {
+    const r = dbg('int 0x40\nnop', 'hlt\nhlt', (h) => {
+      gate(h, 0x40, SEL.code32, HANDLER + 1, INT_GATE);
+      h.cpu.setEflags(h.cpu.getEflags() | TF);
+    });
+    expect(r.ex).toEqual([[EXC_DB, 0]]);
+    expect(r.pushedEip).toBe(HANDLER + 1);
+    expect(dword(r.h, r.h.cpu.regs[4] + 8) & TF).toBe(0);
+  });
+});
+
+describe('instruction breakpoints', () => {
+  it('fault before the instruction with DR6.B0; RF from the handler lets it run once', () => {
+    const r = dbg('nop\nnop\ninc ebx\nhlt', 'or dword [esp+8], 0x10000\niretd', (h) => {
+      h.cpu.dr[0] = CODE_BASE + 2;
+      h.cpu.dr[7] = dr7(0, 0, 0);
+    });
+    expect(r.ex).toEqual([[EXC_DB, 0]]);
+    expect(r.h.cpu.regs[3]).toBe(1);
+    expect(r.dr6 & 0xf).toBe(1);
+    expect(r.h.cpu.eip).toBe(CODE_BASE + 4);
+    expect(r.h.cpu.getEflags() & RF).toBe(0); // cleared after the instruction it covered
+  });
+  it('a disabled breakpoint does nothing', () => {
+    const r = dbg('nop\nnop', 'hlt', (h) => {
+      h.cpu.dr[0] = CODE_BASE + 1;
+      h.cpu.dr[7] = dr7(0, 0, 0) & ~3;
+    });
+    expect(r.ex).toEqual([]);
+  });
+});
+
+describe('data and I/O breakpoints', () => {
+  it('a write breakpoint traps after the writing instruction, on any overlap', () => {
+    const r = dbg('mov dword [0x5002], 1\nnop', 'hlt', (h) => {
+      h.cpu.dr[1] = 0x5004;
+      h.cpu.dr[7] = dr7(1, 1, 3);
+    });
+    expect(r.ex).toEqual([[EXC_DB, 0]]);
+    expect(r.pushedEip).toBe(CODE_BASE + 10);
+    expect(r.dr6 & 0xf).toBe(2);
+    expect(r.h.mem.view.getUint32(0x5002, true)).toBe(1);
+  });
+  it('reads trigger R/W = 11 but not R/W = 01', () => {
+    const read = (rw: number) => dbg('mov eax, [0x5000]\nnop', 'hlt', (h) => {
+      h.cpu.dr[3] = 0x5001;
+      h.cpu.dr[7] = dr7(3, rw, 0);
+    }).ex;
+    expect(read(1)).toEqual([]);
+    expect(read(3)).toEqual([[EXC_DB, 0]]);
+  });
+  it('I/O breakpoints need CR4.DE', () => {
+    const io = (cr4: number) => dbg('out 0x80, al\nnop', 'hlt', (h) => {
+      h.cpu.cr4 = cr4;
+      h.cpu.dr[2] = 0x80;
+      h.cpu.dr[7] = dr7(2, 2, 0);
+    });
+    const on = io(CR4_DE);
+    expect(on.ex).toEqual([[EXC_DB, 0]]);
+    expect(on.pushedEip).toBe(CODE_BASE + 2);
+    expect(on.dr6 & 0xf).toBe(4);
+    expect(io(0).ex).toEqual([]);
+  });
+  it('the delivery of the trap does not hit a breakpoint on the stack', () => {
+    const r = dbg('nop\nnop', 'hlt', (h) => {
+      h.cpu.dr[0] = STACK_TOP - 4;
+      h.cpu.dr[7] = dr7(0, 3, 3);
+      h.cpu.setEflags(h.cpu.getEflags() | TF);
+    });
+    expect(r.ex).toEqual([[EXC_DB, 0]]);
+    expect(r.dr6 & 0xf).toBe(0);
+  });
+});
