@@ -99,7 +99,12 @@ export class Machine {
     if (!Number.isInteger(memMiB) || memMiB < 1 || memMiB > MAX_MEM_MIB) {
       throw new UserError(`memory size ${memMiB} MiB is not an integer from 1 to ${MAX_MEM_MIB}`);
     }
-    this.mem = new PhysicalMemory(memMiB * 1024 * 1024);
+    try {
+      this.mem = new PhysicalMemory(memMiB * 1024 * 1024);
+    } catch (e) {
+      if (e instanceof RangeError) throw new UserError(`cannot allocate ${memMiB} MiB of guest RAM on this host`);
+      throw e;
+    }
     this.env = opts.env === 'live' ? new LiveEnv() : opts.env === undefined || opts.env === 'deterministic' ? new DeterministicEnv() : opts.env;
     const cpu = (this.cpu = new Cpu(this.mem, this.io));
     const ctx: MachineContext = {
