@@ -78,6 +78,24 @@ const A20_OFF_MASK = ~(1 << 20);
  */
 export const IDLE_LIMIT_SECONDS = 60;
 
+/** Output bytes collected as they come, in a buffer that doubles as it fills. */
+class ByteLog {
+  private buf = new Uint8Array(256);
+  private n = 0;
+  push(byte: number): void {
+    if (this.n === this.buf.length) {
+      const bigger = new Uint8Array(this.buf.length * 2);
+      bigger.set(this.buf);
+      this.buf = bigger;
+    }
+    this.buf[this.n++] = byte;
+  }
+  /** Everything so far as Latin-1 text (one character per byte). */
+  text(): string {
+    return Buffer.from(this.buf.buffer, 0, this.n).toString('latin1');
+  }
+}
+
 export class Machine {
   readonly mem: PhysicalMemory;
   readonly io = new IoBus();
@@ -87,8 +105,8 @@ export class Machine {
   private readonly intc: InterruptController;
   /** Devices with a nextDeadline, the only ones the loop polls. */
   private readonly timed: Device[];
-  private readonly debugChunks: string[] = [];
-  private readonly serialChunks: string[] = [];
+  private readonly debugLog = new ByteLog();
+  private readonly serialLog = new ByteLog();
   private postCodes: number[] = [];
   private stopKind: DeviceStop | null = null;
   private exitCode = 0;
@@ -127,11 +145,11 @@ export class Machine {
       },
       setA20: (enabled) => this.setA20(enabled),
       debugOutput: (byte) => {
-        this.debugChunks.push(String.fromCharCode(byte & 0xff));
+        this.debugLog.push(byte);
         opts.onDebugOutput?.(byte & 0xff);
       },
       serialOutput: (com, byte) => {
-        if (com === 1) this.serialChunks.push(String.fromCharCode(byte & 0xff));
+        if (com === 1) this.serialLog.push(byte);
         opts.onSerialOutput?.(com, byte & 0xff);
       },
       postCode: (value) => {
@@ -238,8 +256,8 @@ export class Machine {
       stop,
       instructions,
       postCodes: this.postCodes.slice(),
-      debugOutput: this.debugChunks.join(''),
-      serialOutput: this.serialChunks.join(''),
+      debugOutput: this.debugLog.text(),
+      serialOutput: this.serialLog.text(),
       exitCode: stop === 'exit' || stop === 'poweroff' ? this.exitCode : null,
       seconds,
       mips: seconds > 0 ? instructions / seconds / 1e6 : 0,
