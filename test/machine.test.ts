@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { PF_SLOW, PF_TRACK, PhysicalMemory } from '../src/machine/memory.js';
 import { IoBus } from '../src/machine/iobus.js';
-import { DETERMINISTIC_EPOCH_MS, DeterministicEnv } from '../src/machine/env.js';
+import { DETERMINISTIC_EPOCH_MS, DeterministicEnv, LiveEnv } from '../src/machine/env.js';
 import type { AccessSize, Device, DeviceSet, MachineContext } from '../src/machine/device.js';
 import { createMachine, IDLE_LIMIT_SECONDS } from '../src/machine/machine.js';
 
@@ -165,6 +165,19 @@ describe('DeterministicEnv', () => {
     expect(a.tsc(12345)).toBe(12345);
     expect([a.entropy(), a.entropy()]).toEqual([b.entropy(), b.entropy()]);
     expect([a.serialInput(0), a.serialInput(0), a.serialInput(0)]).toEqual([1, 2, null]);
+  });
+});
+
+describe('LiveEnv', () => {
+  it('answers from the host: TSC non-decreasing, wall clock now, 32-bit entropy', () => {
+    const env = new LiveEnv();
+    const t1 = env.tsc(0), t2 = env.tsc(0);
+    expect(t2).toBeGreaterThanOrEqual(t1);
+    expect(Math.abs(env.wallClockMs(0) - Date.now())).toBeLessThan(1000);
+    const e = Array.from({ length: 64 }, () => env.entropy());
+    expect(e.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff)).toBe(true);
+    expect(new Set(e).size).toBeGreaterThan(60);
+    env.dispose();
   });
 });
 
