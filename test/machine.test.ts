@@ -266,6 +266,20 @@ describe('Machine.run', () => {
     expect(m.cpu.cycles).toBeGreaterThanOrEqual(50_000);
   });
 
+  it('re-reads deadlines when one device\'s tick moves another\'s', () => {
+    let aDue = Infinity, bDue = 1000, aTickedAt = -1;
+    const devices = (ctx: MachineContext): DeviceSet => ({
+      devices: [
+        { name: 'a', nextDeadline: () => aDue, tick: (now) => { aTickedAt = now; aDue = Infinity; ctx.requestStop('exit', 1); } },
+        { name: 'b', nextDeadline: () => bDue, tick: (now) => { bDue = Infinity; aDue = now + 5; ctx.deadlineChanged(); } },
+      ],
+      interruptController: { setIrq() {}, acknowledge: () => 0xff },
+    });
+    const { r } = runFlat([0xeb, 0xfe], 100_000, devices); // jmp $
+    expect(r.stop).toBe('exit');
+    expect(aTickedAt).toBe(1005);
+  });
+
   it('stops on HLT with IF=1 when nothing can ever raise an interrupt', () => {
     // sti; hlt
     const { r } = runFlat([0xfb, 0xf4], 1000, () => ({ devices: [], interruptController: { setIrq() {}, acknowledge: () => 0xff } }));

@@ -77,6 +77,8 @@ const A20_OFF_MASK = ~(1 << 20);
  * timers still tick, but nothing it has unmasked fires (a guest waiting longer is taken as stuck).
  */
 export const IDLE_LIMIT_SECONDS = 60;
+/** Bound on re-reading deadlines in one go, so a device that keeps moving them cannot hang the loop. */
+const MAX_TICK_PASSES = 16;
 
 /** Output bytes collected as they come, in a buffer that doubles as it fills. */
 class ByteLog {
@@ -111,6 +113,8 @@ export class Machine {
   private stopKind: DeviceStop | null = null;
   private exitCode = 0;
   private resetPending = false;
+  /** A device said its deadline moved (ctx.deadlineChanged) since deadlines were last read. */
+  private deadlinesMoved = false;
 
   constructor(opts: MachineOptions = {}) {
     const memMiB = opts.memMiB ?? DEFAULT_MEM_MIB;
@@ -132,7 +136,10 @@ export class Machine {
       lowerIrq: (line) => this.intc.setIrq(line, false),
       setIntr: (level) => cpu.setIntr(level),
       nmi: () => cpu.nmi(),
-      deadlineChanged: () => cpu.requestStop(),
+      deadlineChanged: () => {
+        this.deadlinesMoved = true;
+        cpu.requestStop();
+      },
       requestStop: (kind, exitCode = 0) => {
         if (this.stopKind !== null) return; // the first request wins
         this.stopKind = kind;
@@ -193,19 +200,25 @@ export class Machine {
 
   /**
    * Ticks every device whose deadline has come and returns the earliest deadline after now
-   * (a device that does not move its deadline past now is asked again one cycle later).
+   * (a device that does not move its deadline past now is asked again one cycle later). A tick
+   * can move another device's deadline (ctx.deadlineChanged): then all are read again.
    */
   private tickDevices(): number {
     const now = this.cpu.cycles;
-    let next = Infinity;
-    for (const d of this.timed) {
-      let due = d.nextDeadline!();
-      if (due <= now) {
-        d.tick!(now);
-        due = Math.max(d.nextDeadline!(), now + 1);
+    let next: number;
+    let passes = 0;
+    do {
+      this.deadlinesMoved = false;
+      next = Infinity;
+      for (const d of this.timed) {
+        let due = d.nextDeadline!();
+        if (due <= now) {
+          d.tick!(now);
+          due = Math.max(d.nextDeadline!(), now + 1);
+        }
+        if (due < next) next = due;
       }
-      if (due < next) next = due;
-    }
+    } while (this.deadlinesMoved && ++passes < MAX_TICK_PASSES);
     return next;
   }
 
