@@ -233,6 +233,30 @@ describe('JMP / CALL / IRET task switches', () => {
     expect(cpu.getEflags() & VM).toBe(VM);
   });
 
+  it('loads CR3 from a 32-bit TSS when paging is on (and flushes the TLB), not when it is off', () => {
+    const identity = (c: Cpu, pd: number, pt: number) => {
+      c.mem.view.setUint32(pd, pt | 3, true);
+      for (let k = 0; k < 1024; k++) c.mem.view.setUint32(pt + 4 * k, (k << 12) | 3, true);
+    };
+    const cpu = world(`mov eax, [0x3000]\njmp ${B_SEL}:0`, { cr3: 0x22000 }, (c) => {
+      identity(c, 0x20000, 0x21000);
+      identity(c, 0x22000, 0x23000);
+      c.mem.view.setUint32(0x23000 + 3 * 4, 0x30000 | 3, true); // B maps linear 0x3000 elsewhere
+      c.mem.view.setUint32(0x3000, 0xaaaa, true);
+      c.mem.view.setUint32(0x30000, 0xbbbb, true);
+      c.cr3 = 0x20000;
+      c.cr0 |= 0x80000000;
+      c.updateMode();
+    });
+    expect(runCatch(cpu, 2)).toBeNull();
+    expect(cpu.regs[0]).toBe(0xa0); // loaded from B
+    expect(cpu.cr3).toBe(0x22000);
+    expect(cpu.readLinear32(0x3000, false)).toBe(0xbbbb);
+    const off = world(`jmp ${B_SEL}:0`, { cr3: 0x22000 });
+    expect(runCatch(off, 1)).toBeNull();
+    expect(off.cr3).toBe(0);
+  });
+
   it('the T bit raises the task-switch debug trap (DR6.BT)', () => {
     const cpu = world(`jmp ${B_SEL}:0`, { t: true });
     const r = runCatch(cpu, 1);
