@@ -61,6 +61,11 @@ function isEntryPoint(): boolean {
 }
 
 export function runMain(): void {
+  // A reader that goes away (`trapdiff decode ... | head`) ends the output, not with a stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(process.exitCode ?? 0);
+  });
   const code = main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stderrIsTTY: process.stderr.isTTY === true });
   process.exitCode = code;
 }
