@@ -104,6 +104,10 @@ describe('CALL through a call gate to an inner level', () => {
     ['SS0 read-only', (c) => { c.mem.view.setUint16(TSS + 8, 0x68, true); setGdt(c, 13, segDesc(0, 0xfffff, 1, 0)); }, TS(0x68)],
     ['SS0 not present', (c) => { c.mem.view.setUint16(TSS + 8, 0x70, true); setGdt(c, 14, segDesc(0, 0xfffff, 3, 0, { p: false })); }, SSF(0x70)],
     ['no room on the new stack', (c) => { c.mem.view.setUint16(TSS + 8, 0x78, true); c.mem.view.setUint32(TSS + 4, 0x10, true); setGdt(c, 15, segDesc(0, 0xffff, 3, 0)); }, SSF(0x78)],
+    ['no room is found before the parameters are read', (c) => {
+      c.mem.view.setUint16(TSS + 8, 0x78, true); c.mem.view.setUint32(TSS + 4, 0x10, true); setGdt(c, 15, segDesc(0, 0xffff, 3, 0));
+      c.setSegCache(SS, SEL.data32r3, 0, STACK_TOP - 1, 0xc0f3); // reading the parameters would be #SS(0)
+    }, SSF(0x78)],
     ['offset beyond the CS limit', (c) => { setGdt(c, 8, gateDesc(0x80, 0x2000, 12, 3)); setGdt(c, 16, segDesc(0, 0xfff, 11, 0)); }, GP(0)],
   ];
   for (const [name, setup, fault] of cases) {

@@ -236,13 +236,18 @@ export class StackFrame {
   push(v: number): void {
     this.vals[this.n++] = v;
   }
-  /** Checks every slot, then writes them; returns the new ESP (only SP changes on a 16-bit stack). */
-  write(cpu: Cpu): number {
+  /** #SS(ssError) unless `count` pushes fit below the frame's stack pointer. */
+  checkRoom(cpu: Cpu, count: number): void {
     const w = this.width, mask = this.big ? 0xffffffff : 0xffff;
-    for (let k = 1; k <= this.n; k++) {
+    for (let k = 1; k <= count; k++) {
       const off = ((this.esp - k * w) & mask) >>> 0;
       if (off < this.lo || off + w - 1 > this.hi) cpu.fault(EXC_SS, this.ssError);
     }
+  }
+  /** Checks every slot, then writes them; returns the new ESP (only SP changes on a 16-bit stack). */
+  write(cpu: Cpu): number {
+    const w = this.width, mask = this.big ? 0xffffffff : 0xffff;
+    this.checkRoom(cpu, this.n);
     for (let k = 0; k < this.n; k++) {
       const lin = (this.base + ((this.esp - (k + 1) * w) & mask)) | 0;
       if (w === 4) cpu.writeLinear32(lin, this.vals[k], this.user);

@@ -128,6 +128,8 @@ function callInner(cpu: Cpu, g: Descriptor, csSel: number, d: Descriptor, offset
   checkInnerStack(cpu, ssSel, newCpl, 0, stack);
   const esp = stack.hi & 0x400000 ? tssStack.esp : tssStack.esp & 0xffff;
   frame.onDescribedStack(stack, width, esp, ssSel & 0xfffc);
+  // The room check precedes the parameter reads from the caller's stack (SDM CALL).
+  frame.checkRoom(cpu, 4 + count);
   frame.push(cpu.seg[SS]);
   frame.push(cpu.regs[ESP]);
   // Parameters keep their order: the deepest one (highest address) is pushed first.
