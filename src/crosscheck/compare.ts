@@ -21,13 +21,15 @@ export interface Transcript {
 
 const FIELD = (f: CtxField): number => CTX_FIELDS.indexOf(f);
 
+const REPORT_LINE = new RegExp(`^([0-9A-F]{8} ){${CTX_FIELDS.length - 1}}[0-9A-F]{8}$`);
+
 export function parseTranscript(text: string): Transcript {
   const t: Transcript = { byIndex: new Map(), complete: false, reset: false, notes: [] };
   for (const line of text.split('\n')) {
     const s = line.trim();
     if (s === 'END') t.complete = true;
     else if (s === 'RESET') t.reset = true;
-    else if (/^([0-9A-F]{8} ){19}[0-9A-F]{8}$/.test(s)) {
+    else if (REPORT_LINE.test(s)) {
       const r = s.split(' ').map((h) => parseInt(h, 16));
       // A second report for one test means a handler ran twice: keep the first, note it.
       if (t.byIndex.has(r[0])) t.notes.push(`test ${r[0]} reported twice`);

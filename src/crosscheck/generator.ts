@@ -20,7 +20,7 @@
 import { A_LOCK, A_MEM_ONLY, A_PM_ONLY, A_STRING, FORMS, type OpForm } from '../cpu/opcodes.js';
 import { AC, AF, ARITH_FLAGS, CF, DF, ID, IF, IOPL, OF, PF, SF, ZF, ESP, EBP, ECX, EAX, EDX } from '../cpu/constants.js';
 import { Rng, testSeed } from './rng.js';
-import { END_VECTOR, GDT_ENTRIES, SCRATCH_SIZE, STACK_INIT, modeInfo, type Mode, type ModeInfo } from './modes.js';
+import { END_VECTOR, GDT_ENTRIES, PF_PAGES, SCRATCH_SIZE, SEL_CALLGATE, SEL_TSS, STACK_INIT, modeInfo, type Mode, type ModeInfo } from './modes.js';
 
 export type SeqFixKind = 'rel8' | 'rel16' | 'rel32' | 'abs16' | 'abs32';
 
@@ -250,11 +250,16 @@ class Gen {
   }
 
   /** A memory operand whose `size`-byte access falls at an offset in [lo, hi] of the scratch area. */
-  mem(size: number, lo = 0, hi = SCRATCH_SIZE - 16, allowOverride = true): MemOp {
+  mem(size: number, lo = 0, hi = SCRATCH_SIZE - 16, pf = true): MemOp {
     const rng = this.rng;
-    const t = rng.range(lo, Math.max(lo, hi - size));
+    let t = rng.range(lo, Math.max(lo, hi - size));
+    // Paging modes: sometimes the pages after the scratch area (read-only, supervisor, not
+    // present), or an access that straddles into them.
+    if (pf && this.m.paging && lo === 0 && hi === SCRATCH_SIZE - 16 && !this.peer.exclude.has('pf') && rng.chance(0.06)) {
+      t = rng.chance(0.3) ? SCRATCH_SIZE - rng.range(1, size) : SCRATCH_SIZE + rng.int(PF_PAGES.length * 0x1000 - 16);
+    }
     const a32 = this.m.bits === 32 ? !rng.chance(0.12) : rng.chance(0.25);
-    const seg = allowOverride && rng.chance(0.15) ? rng.pick([0x26, 0x36, 0x3e, 0x64, 0x65]) : 0;
+    const seg = rng.chance(0.15) ? rng.pick([0x26, 0x36, 0x3e, 0x64, 0x65]) : 0;
     const op: MemOp = { modrm: 0, sib: [], disp: [], a32, uses: [], setup: [], seg };
     if (!a32) {
       const rm = rng.int(8);
@@ -555,7 +560,11 @@ function genForm(g: Gen, f: OpForm): boolean {
     const t = g.target();
     if (name === 'call' && m.bits === 32) { g.emit([0x6a, 0], 'setup:push'); g.emit([0x8d, 0x64, 0x24, 0x04], 'setup:lea'); }
     const w = m.bits / 8;
-    g.emit([...opc, ...new Array(w).fill(0), ...le(m.cs, 2)], key, {}, [[1, g.addrFix(m.bits === 32), t]]);
+    // Sometimes another selector: conforming code, the call gate, or one the CPU must refuse.
+    const far = m.farValues.filter((v) => !(g.peer.exclude.has('far-tss') && (v & ~3) === SEL_TSS) &&
+      !(g.peer.exclude.has('far-gate') && (v & ~3) === SEL_CALLGATE));
+    const sel = far.length && rng.chance(0.3) ? rng.pick(far) : m.cs;
+    g.emit([...opc, ...new Array(w).fill(0), ...le(sel, 2)], key, {}, [[1, g.addrFix(m.bits === 32), t]]);
     g.branchTo(t);
     if (name === 'call') g.esp -= 2 * vsz;
     return true;
@@ -692,7 +701,8 @@ function genModrm(g: Gen, f: OpForm, o32: boolean, opc: number[], pre: () => num
   // Bit offsets with a memory operand reach beyond it: keep the register offset small.
   const btReg = (name === 'bt' || name === 'bts' || name === 'btr' || name === 'btc') && ops[1] === 'Gv';
   if (useMem) {
-    mem = btReg ? g.mem(accBytes, 0x100, 0xe00) : g.mem(accBytes, 0, SCRATCH_SIZE - 16);
+    const isBt = name === 'bt' || name === 'bts' || name === 'btr' || name === 'btc';
+    mem = btReg ? g.mem(accBytes, 0x100, 0xe00) : g.mem(accBytes, 0, SCRATCH_SIZE - 16, !(isBt && g.peer.exclude.has('bt-pf')));
     if (gIdx >= 0 && ops[gIdx][0] === 'G' && mem.uses.includes(regField) && btReg) return false;
   }
   let rmReg = 0;

@@ -45,6 +45,9 @@ const V86_EXCLUDE = new Set<string>([
   'cr-reserved', // MOV to/from CR1, CR5-CR7 at CPL 3: v86 #UD, Bochs and QEMU #GP(0) (privilege first)
   'ins', 'outs', // at CPL 3 with IOPL 0: v86 reports a different error code / EIP
   'ud0', 'ud1', // v86 decodes a different length, its #UD comes elsewhere
+  'far-tss', // far JMP/CALL to a (busy) TSS: v86 has no task switch and no #GP for it
+  'far-gate', // far JMP through a call gate to a more privileged segment: v86 takes it, no #GP
+  'bt-pf', // BT* with memory and a #PF: v86 reports a CR2 inside the operand, not its start
 ]);
 
 const profile = (name: string, exclude: Set<string>, popfExtra: number, ignoreFlags = 0): PeerProfile => ({ name, exclude, popfExtra, ignoreFlags });

@@ -17,7 +17,7 @@
 import { Emitter, ROM_LINEAR, ROM_SIZE, CC_B, CC_NB, CC_Z, CC_NZ } from './emit.js';
 import { layoutSequence, type SeqLayout, type TestCase } from './generator.js';
 import {
-  BOOT_MAGIC, BOOT_MAGIC_AT, CTX, CTX_FIELDS, CTX_NEXT, END_VECTOR, GDT_ENTRIES, IDT_OFF, LDT_OFF, PD_4K, PD_4M,
+  BOOT_MAGIC, BOOT_MAGIC_AT, CTX, PF_PAGES, CTX_FIELDS, CTX_NEXT, END_VECTOR, GDT_ENTRIES, IDT_OFF, LDT_OFF, PD_4K, PD_4M,
   PT_LOW, RING0_STACK, RM_SEG, RM_STACK, SCRATCH_LINEAR, SCRATCH_SIZE, SEL_KCODE, SEL_KFLAT, SEL_KSCR, SEL_TSS,
   SEL_UCODE, SEL_USCR, STACK_INIT, SYS, SYS_LEN, TSS_OFF, ctxOff, modeInfo, type Mode,
 } from './modes.js';
@@ -58,7 +58,7 @@ function gate(offset: number, sel: number, typeDpl: number): [number, number] {
 }
 
 /** GDT, IDT and TSS as copied to SYS; stub addresses are known by the time this is written. */
-function systemBlob(stubsLinear: number): Uint8Array {
+function systemBlob(stubsLinear: number, gateTarget: number): Uint8Array {
   const blob = new Uint8Array(SYS_LEN);
   const dv = new DataView(blob.buffer);
   const put = (at: number, [lo, hi]: [number, number]): void => { dv.setUint32(at, lo, true); dv.setUint32(at + 4, hi, true); };
@@ -75,7 +75,7 @@ function systemBlob(stubsLinear: number): Uint8Array {
     descriptor(0, 0xffff, 0x9b, 0), // 0x38 16-bit code
     descriptor(SCRATCH_LINEAR, 0xffff, 0xb3, 0x4), // 0x40 DPL-1 scratch data
     descriptor(SCRATCH_LINEAR, 0xffff, 0x72, 0x4), // 0x48 not present, DPL 3
-    gate(0x1234, SEL_KCODE, 0xec), // 0x50 call gate, DPL 3
+    gate(gateTarget, SEL_KCODE, 0xec), // 0x50 call gate, DPL 3
     descriptor(SCRATCH_LINEAR, 0x0fff, 0xf7, 0), // 0x58 expand-down data, DPL 3
     descriptor(SYS + LDT_OFF, 0xf, 0x82, 0), // 0x60 LDT
     descriptor(0, 0xfffff, 0x9f, 0xc), // 0x68 conforming readable code
@@ -145,6 +145,7 @@ function emitRealHandler(e: Emitter): void {
   for (let v = 0; v < 256; v++) e.call('common');
   e.label('common');
   for (const r of REGS_SAVED) e.store(reg32Off(r), r);
+  storeCr2(e);
   e.b(0x58); // pop ax: return address of the stub
   e.b(0x2d); e.ref('abs16', 'stubs', 3); // sub ax, stubs+3
   e.b(0x31, 0xd2, 0xbb, 3, 0, 0xf7, 0xf3); // xor dx,dx; mov bx,3; div bx
@@ -171,7 +172,14 @@ function emitPmHandler(e: Emitter): void {
   e.label('stubs');
   for (let v = 0; v < IDT_VECTORS; v++) e.call('common');
   e.label('common');
+  // DS may be anything the sequence left (a return to ring 3 nulls a DPL-0 DS): keep it for the
+  // report and use the ring-0 scratch selector (same base) for the context block.
+  e.b(0x1e, 0x50); // push ds; push eax
+  e.movImm16(0, SEL_KSCR); e.movSreg(3, 0);
+  e.b(0x58); // pop eax
   for (const r of REGS_SAVED) e.store(reg32Off(r), r);
+  e.b(0x58, 0x0f, 0xb7, 0xc0); e.store(ctxOff('ds'), 0); // the interrupted DS
+  storeCr2(e);
   e.b(0x58); // pop eax
   e.b(0x2d); e.ref('lin32', 'stubs', 5); // sub eax, stubs+5
   e.b(0x31, 0xd2, 0xb9); e.d32(5); e.b(0xf7, 0xf1); // xor edx,edx; mov ecx,5; div ecx
@@ -193,12 +201,24 @@ function emitPmHandler(e: Emitter): void {
   e.jmp8('segs');
   e.label('samepl');
   e.store(ctxOff('esp'), 4);
-  e.b(0x6a, 0, 0x6a, 0, 0x6a, 0, 0x6a, 0, 0x6a, 0, 0x83, 0xc4, 20); // zero the frame (<= 20 bytes)
+  // Zero what the interruption and this handler pushed on the scratch stack (frame, stub
+  // return, DS, EAX: at most 28 bytes); the frame holds EFLAGS with its undefined flags.
+  for (let k = 0; k < 7; k++) e.b(0x6a, 0);
+  e.b(0x83, 0xc4, 28);
   e.storeSreg(ctxOff('ss'), 2);
   e.label('segs');
-  for (const [s, f] of [[0, 'es'], [3, 'ds'], [4, 'fs'], [5, 'gs']] as const) e.storeSreg(ctxOff(f), s);
+  for (const [s, f] of [[0, 'es'], [4, 'fs'], [5, 'gs']] as const) e.storeSreg(ctxOff(f), s);
   e.movImm16(0, SEL_KFLAT); e.movSreg(2, 0); e.movImm(4, RING0_STACK);
   e.jmp('dump');
+  // The call gate's target: ends the test from ring 0 (reached from ring 3 with a stack switch).
+  e.label('gate_target');
+  e.b(0xcd, END_VECTOR);
+}
+
+/** mov eax, cr2; mov [ctx.cr2], eax */
+function storeCr2(e: Emitter): void {
+  e.b(0x0f, 0x20, 0xd0);
+  e.store(ctxOff('cr2'), 0);
 }
 
 /** Fills the scratch area with a seeded LCG pattern (through DS). */
@@ -223,6 +243,7 @@ function emitTest(e: Emitter, mode: Mode, tc: TestCase, count: number, i: number
   for (const s of [3, 0, 4, 5]) e.movSreg(s, 0);
   if (m.ring === 3) { e.movImm16(0, SEL_KFLAT); e.movSreg(2, 0); e.movImm(4, RING0_STACK); } else { e.movImm16(0, seg); e.movSreg(2, 0); e.movImm(4, STACK_INIT); }
   if (m.paging) { e.movImm(0, tc.pse ? PD_4M : PD_4K); e.b(0x0f, 0x22, 0xd8); }
+  e.o32(); e.b(0x31, 0xc0, 0x0f, 0x22, 0xd0); // CR2 = 0: a #PF of this test shows alone
   e.storeImm(ctxOff('idx'), tc.index);
   e.storeLabel(CTX_NEXT, `test_${i + 1}`);
   emitFill(e, tc.fill, `fill_${i}`);
@@ -288,6 +309,7 @@ export function buildRom(mode: Mode, tests: readonly TestCase[], counts?: readon
       e.label('pt');
       e.b(0xab, 0x05); e.d32(0x1000); // stosd; add eax,4096
       e.b(0xe2, 0); e.pos--; e.ref('rel8', 'pt');
+      for (const { page, pte } of PF_PAGES) { e.b(0xc7, 0x05); e.d32(PT_LOW + 4 * page); e.d32(pte); }
       e.b(0xc7, 0x05); e.d32(PD_4K); e.d32(PT_LOW | 7);
       e.b(0xc7, 0x05); e.d32(PD_4M); e.d32(0x87);
       e.b(0x0f, 0x20, 0xe0, 0x83, 0xc8, 0x10, 0x0f, 0x22, 0xe0); // CR4.PSE
@@ -312,7 +334,7 @@ export function buildRom(mode: Mode, tests: readonly TestCase[], counts?: readon
   e.jmp('finish');
 
   if (!m.real) {
-    e.buf.set(systemBlob(ROM_LINEAR + e.offset('stubs')), 0);
+    e.buf.set(systemBlob(ROM_LINEAR + e.offset('stubs'), ROM_LINEAR + e.offset('gate_target')), 0);
     const dv = new DataView(e.buf.buffer);
     dv.setUint16(GDTR_AT, GDT_ENTRIES * 8 - 1, true); dv.setUint32(GDTR_AT + 2, SYS, true);
     dv.setUint16(IDTR_AT, IDT_VECTORS * 8 - 1, true); dv.setUint32(IDTR_AT + 2, SYS + IDT_OFF, true);
