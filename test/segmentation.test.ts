@@ -7,6 +7,7 @@ import {
   AR_UNUSABLE, CR0_PE, DS, EXC_GP, EXC_NP, EXC_SS, EXC_UD, FS, LDTR, SS, TR, VM,
 } from '../src/cpu/constants.js';
 import type { Cpu } from '../src/cpu/cpu.js';
+import { makePeer, peerAvailable } from '../src/crosscheck/peers.js';
 import { asm, makeCpu, GDT_BASE, SEL, STACK_TOP } from './helpers/harness.js';
 import { descHi, enterRing3, gateDesc, runCatch, segDesc, setGdt, sysDesc, writeDesc } from './helpers/segments.js';
 
@@ -311,4 +312,206 @@ describe('SGDT / SIDT / LGDT / LIDT', () => {
     expect(cpu.idtrBase).toBe(0x345678);
     expect(cpu.mem.view.getUint32(0x10102, true)).toBe(0x345678);
   });
+});
+
+/**
+ * The model-specific choices, on a ROM run by trapdiff and by Bochs (the reference peer): LAR
+ * keeps the limit's high nibble, o16 SGDT stores the full base, o16 LGDT loads 24 bits, PUSH
+ * sreg with o32 writes 16 bits, MOV r32,sreg zero-extends, a 16-bit TSS fills the upper register
+ * halves with 0xffff, and a far return to ring 3 nulls DS (a null RPL-3 selector), ES (DPL 0) and
+ * GS (null) but keeps FS (DPL 3). QEMU differs on the first four and the TSS.
+ */
+const MODEL_ROM = `
+start:
+  cli
+  xor ax, ax
+  mov ds, ax
+  mov es, ax
+  ; copy the GDT to 0x1000 and the task stub to 0x6000
+  mov si, gdt - 0xF0000
+  mov di, 0x1000
+  mov cx, gdt_end - gdt
+  cs rep movsb
+  mov si, stub - 0xF0000
+  mov di, 0x6000
+  mov cx, stub_end - stub
+  cs rep movsb
+  o32 lgdt [cs:gdtr - 0xF0000]
+  mov eax, cr0
+  or al, 1
+  mov cr0, eax
+  jmp dword 0x08:pm32
+bits 32
+pm32:
+  mov ax, 0x10
+  mov ds, ax
+  mov es, ax
+  mov ss, ax
+  mov fs, ax
+  mov gs, ax
+  mov esp, 0x9000
+  ; 1: LAR r32 on flat code
+  mov ecx, 0x08
+  mov eax, -1
+  lar eax, ecx
+  call hex
+  ; 2: o16 SGDT with a base whose high byte is set
+  lgdt [fake]
+  o16 sgdt [0x3000]
+  lgdt [gdtr]
+  mov eax, [0x3002]
+  call hex
+  ; 3: o16 LGDT loads 24 bits
+  o16 lgdt [fake]
+  sgdt [0x3010]
+  lgdt [gdtr]
+  mov eax, [0x3012]
+  call hex
+  ; 4: PUSH DS with o32: the upper word of the slot
+  mov dword [esp-4], 0xffffffff
+  push ds
+  pop eax
+  call hex
+  ; 5: MOV r32, DS
+  mov eax, -1
+  mov eax, ds
+  call hex
+  ; 6: 16-bit TSS switch
+  mov ax, 0x28
+  ltr ax
+  mov edi, 0x5000
+  mov word [edi+0x0e], 0x6000
+  mov word [edi+0x10], 0x0002
+  mov word [edi+0x12], 0x1111
+  mov word [edi+0x14], 0x2222
+  mov word [edi+0x16], 0x3333
+  mov word [edi+0x18], 0x4444
+  mov word [edi+0x1a], 0x8000
+  mov word [edi+0x1c], 0x6666
+  mov word [edi+0x1e], 0x7777
+  mov word [edi+0x20], 0x8888
+  mov word [edi+0x22], 0x10
+  mov word [edi+0x24], 0x08
+  mov word [edi+0x26], 0x10
+  mov word [edi+0x28], 0x10
+  mov word [edi+0x2a], 0
+  mov eax, 0x12345678
+  mov fs, [fsval]
+  jmp 0x30:0
+after_t5:
+  mov esp, 0x9000
+  mov eax, [0x3100]
+  call hex
+  mov eax, [0x3104]
+  call hex
+  mov eax, [0x310c]
+  call hex
+  mov eax, [0x3110]
+  call hex
+  mov eax, [0x3114]
+  call hex
+  ; 7: RETF to ring 3 with DS null (RPL 3), ES DPL-0 data, FS DPL-3 data, GS null RPL 0
+  pushfd
+  or dword [esp], 0x3000
+  popfd
+  mov ax, 0x10
+  mov ds, ax
+  mov esp, 0x9000
+  mov ax, 3
+  mov ds, ax
+  mov ax, 0x10
+  mov es, ax
+  mov ax, 0x23
+  mov fs, ax
+  xor ax, ax
+  mov gs, ax
+  push dword 0x23
+  push dword 0x8800
+  push dword 0x1b
+  push dword ring3
+  retf
+ring3:
+  mov eax, ds
+  call hex
+  mov eax, es
+  call hex
+  mov eax, fs
+  call hex
+  mov eax, gs
+  call hex
+  mov dx, 0x8900
+  mov esi, msg
+  mov ecx, 8
+.s: mov al, [ss:esi]
+  out dx, al
+  inc esi
+  loop .s
+  hlt
+  jmp $
+
+hex:            ; prints EAX as 8 hex digits and a newline
+  pushad
+  mov ecx, 8
+  mov ebx, eax
+  mov dx, 0xe9
+.l: rol ebx, 4
+  mov al, bl
+  and al, 15
+  add al, '0'
+  cmp al, '9'
+  jbe .p
+  add al, 7
+.p: out dx, al
+  loop .l
+  mov al, 10
+  out dx, al
+  popad
+  ret
+
+stub:           ; the 16-bit task runs this at 0x6000 (CS = flat 32-bit code)
+  mov [0x3100], eax
+  mov [0x3104], ecx
+  mov [0x310c], esp
+  mov [0x3110], fs
+  mov esp, 0x8ff0
+  pushfd
+  pop dword [0x3114]
+  jmp 0x08:after_t5
+stub_end:
+
+fsval: dw 0x10
+msg: db "Shutdown"
+align 8
+gdt:
+  dq 0
+  dd 0x0000ffff, 0x00cf9b00
+  dd 0x0000ffff, 0x00cf9300
+  dd 0x0000ffff, 0x00cffb00
+  dd 0x0000ffff, 0x00cff300
+  dd 0x40000067, 0x00008900
+  dd 0x5000002b, 0x00008100
+gdt_end:
+gdtr: dw gdt_end - gdt - 1
+  dd 0x1000
+fake: dw 0x37
+  dd 0xAB123456
+  times 0xfff0 - ($ - $$) db 0xff
+bits 16
+  jmp 0xF000:(start - 0xF0000)
+  times 0x10000 - ($ - $$) db 0xff
+`;
+const MODEL_EXPECTED = [
+  '00CF9B00', 'AB123456', '00123456', 'FFFF0010', '00000010', // LAR, SGDT o16, LGDT o16, PUSH DS, MOV r32, DS
+  'FFFF1111', 'FFFF2222', 'FFFF8000', '00000000', '00000002', // 16-bit task: EAX, ECX, ESP, FS, EFLAGS
+  '00000000', '00000000', '00000023', '00000000', // after RETF to ring 3: DS, ES, FS, GS
+].join('\n') + '\n';
+
+describe('model-specific choices', () => {
+  const rom = asm(MODEL_ROM, 16, 0xf0000);
+  it('trapdiff', async () => {
+    expect(await makePeer('trapdiff').run(rom)).toBe(MODEL_EXPECTED);
+  });
+  it.skipIf(!peerAvailable('bochs'))('Bochs agrees', async () => {
+    expect(await makePeer('bochs').run(rom)).toBe(MODEL_EXPECTED);
+  }, 30_000);
 });
