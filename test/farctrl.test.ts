@@ -251,6 +251,7 @@ describe('RETF in protected mode', () => {
     ['outer: SS not present', [0x10100, SEL.code32r3, 0x8000, 0x53], (c) => setGdt(c, 10, segDesc(0, 0xfffff, 3, 3, { p: false })), SSF(0x50)],
     ['outer: EIP beyond the limit', [0x2000, 0x53, 0x8000, SEL.data32r3], (c) => setGdt(c, 10, segDesc(0, 0xfff, 11, 3)), GP(0)],
     ['stack too short for CS', [0x10100], (c) => c.setSegCache(SS, SEL.data32, 0, STACK_TOP - 1, 0xc093), SSF(0)],
+    ['stack too short for the whole 32-bit CS slot', [0x10100, SEL.code32], (c) => c.setSegCache(SS, SEL.data32, 0, STACK_TOP - 3, 0xc093), SSF(0)],
   ];
   for (const [name, words, setup, fault] of cases) {
     it(name, () => {

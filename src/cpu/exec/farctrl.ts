@@ -126,8 +126,8 @@ function callInner(cpu: Cpu, g: Descriptor, csSel: number, d: Descriptor, offset
   readTssStack(cpu, newCpl, 0);
   const ssSel = tssStack.ss;
   checkInnerStack(cpu, ssSel, newCpl, 0, stack);
-  const esp = stack.hi & 0x400000 ? tssStack.esp : tssStack.esp & 0xffff;
-  frame.onDescribedStack(stack, width, esp, ssSel & 0xfffc);
+  // ESP := ESPn from the TSS; on a 16-bit stack the pushes then move only SP.
+  frame.onDescribedStack(stack, width, tssStack.esp, ssSel & 0xfffc);
   // The room check precedes the parameter reads from the caller's stack (SDM CALL).
   frame.checkRoom(cpu, 4 + count);
   frame.push(cpu.seg[SS]);
@@ -148,12 +148,17 @@ function callInner(cpu: Cpu, g: Descriptor, csSel: number, d: Descriptor, offset
   cpu.eip = offset;
 }
 
+/** A whole 2- or 4-byte stack slot (its full width is limit-checked, as a POP would). */
+function stackSlot(cpu: Cpu, off: number, o32: boolean): number {
+  return o32 ? cpu.read32(SS, off) : cpu.read16(SS, off);
+}
+
 /** RETF / RETF imm16: `imm` extra bytes released from each stack. */
 function farReturn(cpu: Cpu, o32: boolean, imm: number): void {
   const w = o32 ? 4 : 2;
   const sp = cpu.sp, mask = cpu.segAr[SS] & AR_DB ? -1 : 0xffff;
-  const eip = o32 ? cpu.read32(SS, sp & mask) >>> 0 : cpu.read16(SS, sp & mask);
-  const csSel = cpu.read16(SS, (sp + w) & mask);
+  const eip = stackSlot(cpu, sp & mask, o32) >>> 0;
+  const csSel = stackSlot(cpu, (sp + w) & mask, o32) & 0xffff;
   if (!cpu.protectedMode || cpu.v86) {
     if (eip > cpu.segLimit[CS]) cpu.fault(EXC_GP, 0);
     cpu.loadSeg(CS, csSel);
@@ -172,8 +177,8 @@ function farReturn(cpu: Cpu, o32: boolean, imm: number): void {
     return;
   }
   // Return to an outer level: the caller's SS:ESP lies above the released parameters.
-  const newEsp = o32 ? cpu.read32(SS, (sp + 2 * w + imm) & mask) : cpu.read16(SS, (sp + 2 * w + imm) & mask);
-  const ssSel = cpu.read16(SS, (sp + 3 * w + imm) & mask);
+  const newEsp = stackSlot(cpu, (sp + 2 * w + imm) & mask, o32);
+  const ssSel = stackSlot(cpu, (sp + 3 * w + imm) & mask, o32) & 0xffff;
   checkReturnSs(cpu, ssSel, rpl, stack);
   if (eip > d.limit) cpu.fault(EXC_GP, 0);
   // Commit; the accessed-bit writes (the only possible faults) come first.
