@@ -125,8 +125,15 @@ const PRIVILEGED = new Set(['hlt', 'sti', 'in', 'out', 'ins', 'outs', 'lgdt', 'l
 const FAULT_EVERYWHERE = new Set(['vmcall', 'vmlaunch', 'vmresume', 'vmxoff', 'vmread', 'vmwrite', 'vmptrld', 'vmclear',
   'vmxon', 'vmptrst', 'invept', 'invvpid', 'sysexit']);
 
+/** A form's position in the opcode map, as in opcodes.ts: "f7/1", "0fa2". */
+function formPosition(f: OpForm): string {
+  const map = f.code >= 0x200 ? '0f38' : f.code >= 0x100 ? '0f' : '';
+  return `${map}${(f.code & 0xff).toString(16).padStart(2, '0')}${f.reg >= 0 ? `/${f.reg}` : ''}`;
+}
+
+/** An exclusion names a form by key ("test_EvIz"), mnemonic ("bound") or position ("f7/1"). */
 function keyOrName(f: OpForm, set: ReadonlySet<string>): boolean {
-  return set.has(f.key) || set.has(f.name);
+  return set.has(f.key) || set.has(f.name) || set.has(formPosition(f));
 }
 
 /** The forms the generator may draw in a mode for a peer. */
