@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { DeviceStop, MachineContext } from '../src/machine/device.js';
-import { DeterministicEnv, type EnvOptions } from '../src/machine/env.js';
+import { DeterministicEnv, type Env, type EnvOptions } from '../src/machine/env.js';
 import { createDevices, type PcDevices } from '../src/machine/devices/index.js';
 import { DeviceClock } from '../src/machine/devices/clock.js';
 import { PIT_HZ } from '../src/machine/devices/pit.js';
@@ -903,8 +903,8 @@ unexpected_msg: db "unexpected", 10, 0
 numbuf: times 12 db 0
 `;
 
-function runGuest(body: string, opts: { load?: 'flat' | 'bios'; maxInsns?: number; source?: string } = {}) {
-  const m = createMachine({ memMiB: 16 });
+function runGuest(body: string, opts: { load?: 'flat' | 'bios'; maxInsns?: number; source?: string; env?: Env } = {}) {
+  const m = createMachine({ memMiB: 16, ...(opts.env ? { env: opts.env } : {}) });
   if (opts.load === 'bios') m.load(asm(opts.source!, 16, 0), 'bios');
   else m.load(asm(PRELUDE + body, 32, GUEST_AT), 'flat', { at: GUEST_AT });
   const r = m.run({ maxInsns: opts.maxInsns ?? 1_000_000 });
@@ -1109,6 +1109,60 @@ done: db 0
 text: db "interrupt-driven", 10, 0`);
     expect(r.serialOutput).toBe('interrupt-driven\n');
     expect(r.stop).toBe('exit');
+  });
+
+  it('PIT channel 2 one-shot polled through port 0x61 (TSC calibration style) takes 1 ms of virtual time', () => {
+    const { r } = runGuest(`
+main:
+    in al, 0x61
+    and al, 0xfc            ; gate low, speaker off
+    out 0x61, al
+    mov al, 0xb0            ; channel 2, LSB/MSB, mode 0
+    out 0x43, al
+    mov al, 1193 & 0xff     ; 1 ms
+    out 0x42, al
+    mov al, 1193 >> 8
+    out 0x42, al
+    rdtsc
+    mov esi, eax
+    in al, 0x61
+    or al, 0x01             ; gate high: counting starts
+    out 0x61, al
+.poll:
+    in al, 0x61
+    test al, 0x20           ; OUT2
+    jz .poll
+    rdtsc
+    sub eax, esi
+    call putdec
+    mov al, 0
+    jmp exit`);
+    // 1193 PIT ticks = 99 985 cycles at 100 MHz (the TSC runs at the cycle rate), give or
+    // take the load tick and the polling loop's granularity.
+    expect(r.stop).toBe('exit');
+    const cycles = Number(r.debugOutput);
+    expect(cycles).toBeGreaterThan(99_985);
+    expect(cycles).toBeLessThan(99_985 + 200);
+  });
+
+  it('COM1 receives the Env\'s serial input, polled through LSR', () => {
+    const env = new DeterministicEnv({ serialInput: new TextEncoder().encode('echo me\n') });
+    const { r } = runGuest(`
+main:
+    mov dx, 0x3fd
+.wait:
+    in al, dx
+    test al, 0x01           ; DR
+    jz .wait
+    mov dx, 0x3f8
+    in al, dx
+    out 0xe9, al
+    cmp al, 10
+    mov dx, 0x3fd
+    jne .wait
+    mov al, 0
+    jmp exit`, { env });
+    expect(r.debugOutput).toBe('echo me\n');
   });
 
   it('A20 through the 8042 output port and port 0x92', () => {
