@@ -1149,6 +1149,15 @@ main:
     const env = new DeterministicEnv({ serialInput: new TextEncoder().encode('echo me\n') });
     const { r } = runGuest(`
 main:
+    mov dx, 0x3fb
+    mov al, 0x83            ; DLAB, 8N1
+    out dx, al
+    mov dx, 0x3f8
+    mov al, 1               ; divisor 1: 115200 baud
+    out dx, al
+    mov dx, 0x3fb
+    mov al, 0x03
+    out dx, al
     mov dx, 0x3fd
 .wait:
     in al, dx
