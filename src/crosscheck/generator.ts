@@ -20,7 +20,7 @@
 import { A_LOCK, A_MEM_ONLY, A_PM_ONLY, A_STRING, FORMS, type OpForm } from '../cpu/opcodes.js';
 import { AC, AF, ARITH_FLAGS, CF, DF, ID, IF, IOPL, OF, PF, SF, ZF, ESP, EBP, ECX, EAX, EDX } from '../cpu/constants.js';
 import { Rng, testSeed } from './rng.js';
-import { END_VECTOR, GDT_ENTRIES, PF_PAGES, SCRATCH_SIZE, SEL_CALLGATE, SEL_TSS, STACK_INIT, modeInfo, type Mode, type ModeInfo } from './modes.js';
+import { END_VECTOR, GDT_ENTRIES, PF_PAGES, SCRATCH_SIZE, SEL_CALLGATE, SEL_TSS, SEL_UCODE, SEL_USCR, STACK_INIT, modeInfo, type Mode, type ModeInfo } from './modes.js';
 
 export type SeqFixKind = 'rel8' | 'rel16' | 'rel32' | 'abs16' | 'abs32';
 
@@ -140,6 +140,8 @@ function keyOrName(f: OpForm, set: ReadonlySet<string>): boolean {
 export function eligibleForms(m: ModeInfo, peer: PeerProfile): OpForm[] {
   return FORMS.filter((f) => {
     if (keyOrName(f, ALWAYS_EXCLUDED) || keyOrName(f, peer.exclude)) return false;
+    // A peer whose GDTR/IDTR reset state is wrong: SGDT/SIDT only after the harness's LGDT/LIDT.
+    if (m.real && peer.exclude.has('reset-dtr') && (f.name === 'sgdt' || f.name === 'sidt')) return false;
     if (keyOrName(f, PRIVILEGED)) return m.ring === 3 || keyOrName(f, FAULT_EVERYWHERE);
     if (f.name === 'cli' || f.name === 'sysenter') return true; // harmless in ring 0 (IF is 0; SYSENTER_CS = 0 faults)
     return true;
@@ -551,6 +553,20 @@ function genForm(g: Gen, f: OpForm): boolean {
     const t = g.target();
     const w = m.bits / 8;
     const push = (v: number): void => g.emit([0x68, ...le(v, w)], 'setup:push');
+    // Ring 0, protected mode: sometimes an IRET to ring 3 (SS:ESP in the frame; the DPL-0 data
+    // segment registers become null, SDM IRET RETURN-TO-OUTER-PRIVILEGE-LEVEL).
+    const outer = name === 'iret' && !m.real && m.ring === 0 && rng.chance(0.25);
+    if (outer) {
+      push(SEL_USCR);
+      g.emit([0x54], 'setup:push'); // push esp: the ring-3 stack is this one, 4 bytes down
+      push(flagsImage(g) & ~IOPL);
+      push(SEL_UCODE);
+      g.emit([0x68, 0, 0, 0, 0], 'setup:push', {}, [[1, 'abs32', t]]);
+      g.emit([...g.osz(true), 0xcf], key, fx);
+      g.branchTo(t);
+      g.esp -= 4;
+      return true;
+    }
     if (name === 'iret') push(flagsImage(g));
     if (far) {
       if (m.bits === 32) { g.emit([0x6a, 0], 'setup:push'); g.emit([0x8d, 0x64, 0x24, 0x04], 'setup:lea'); }

@@ -41,7 +41,7 @@ const V86_EXCLUDE = new Set<string>([
   'invd', 'rdpmc', // v86 raises #UD
   'bound', // v86 misses #BR for out-of-range indexes (Bochs and QEMU raise it)
   'enter-nested', // ENTER with nesting level >= 1: v86 builds a different frame (Bochs and QEMU agree)
-  'sgdt', 'sidt', // v86 stores other bytes than Bochs and QEMU (reset-state limit / 16-bit form)
+  'reset-dtr', // GDTR/IDTR limit after reset: v86 0, SDM Table 9-1 FFFFh (SGDT/SIDT in real mode)
   'cr-reserved', // MOV to/from CR1, CR5-CR7 at CPL 3: v86 #UD, Bochs and QEMU #GP(0) (privilege first)
   'ins', 'outs', // at CPL 3 with IOPL 0: v86 reports a different error code / EIP
   'ud0', 'ud1', // v86 decodes a different length, its #UD comes elsewhere
