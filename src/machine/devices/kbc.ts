@@ -63,11 +63,6 @@ export class KeyboardController extends ByteIoDevice {
     };
   }
 
-  /** The A20 gate as this device last set it. */
-  get a20(): boolean {
-    return this.s.a20;
-  }
-
   private setA20(enabled: boolean): void {
     this.s.a20 = enabled;
     this.ctx.setA20(enabled);

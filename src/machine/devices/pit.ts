@@ -250,7 +250,7 @@ export class Pit8254 extends ByteIoDevice {
     return c;
   }
 
-  /** OUT of channel `i` now (for tests and port 0x61). */
+  /** OUT of channel `i` now (what a speaker or a test would see). */
   out(i: number): boolean {
     const t = this.ticks();
     return outAt(this.channel(i, t), t);
