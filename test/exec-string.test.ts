@@ -2,6 +2,7 @@
 // 16- and 32-bit addressing, the source override, REPE/REPNE termination, restartable faults in
 // the middle of a REP, chunking at the run budget, and INS/OUTS.
 
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { CF, EAX, ECX, EDI, ESI, ES, FS, ZF } from '../src/cpu/constants.js';
 import { asm, CODE_BASE, makeCpu } from './helpers/harness.js';
@@ -243,5 +244,58 @@ describe('INS/OUTS', () => {
     });
     expect(r.vector).toBe(13);
     expect(reads).toBe(0);
+  });
+});
+
+describe('block fast path of REP MOVS/STOS', () => {
+  const SEED = 4242;
+  console.log(`exec-string: fast-check seed ${SEED}`);
+  const OPS = ['movsb', 'movsw', 'movsd', 'stosb', 'stosw', 'stosd'];
+  // One CPU per mode and path, reused: code, memory and registers are rewritten per case.
+  const cpus = new Map<string, ReturnType<typeof makeCpu>>();
+  const code = new Map<string, Uint8Array>();
+  for (const bits of [16, 32] as const) for (const op of OPS) code.set(`${bits}${op}`, asm(`rep ${op}\njmp $`, bits, bits === 16 ? 0 : CODE_BASE));
+  /**
+   * Runs one REP MOVS/STOS (then a JMP $ loop) for `budget` cycles, on the fast path or forced
+   * per iteration (slowMode); a budget below the count stops the REP part-way.
+   */
+  function once(op: string, bits: 16 | 32, regs: number[], df: boolean, budget: number, perIteration: boolean) {
+    const key = `${bits}${perIteration}`;
+    let h = cpus.get(key);
+    if (!h) cpus.set(key, (h = makeCpu(bits === 16 ? 'real' : 'pm32', new Uint8Array(0))));
+    const { cpu, mem } = h;
+    const org = bits === 16 ? 0 : CODE_BASE, bytes = code.get(`${bits}${op}`)!;
+    mem.ram.fill(0, 0, 0x40000);
+    for (let k = 0; k < 256; k++) mem.ram[0x3000 + k * 37] = mem.ram[0x23000 + k * 37] = k; // patterns across pages
+    mem.ram.set(bytes, CODE_BASE);
+    cpu.flushCodeCache();
+    [ECX, ESI, EDI, EAX].forEach((r, k) => { cpu.regs[r] = regs[k]; });
+    cpu.setEflags(df ? 0x402 : 2);
+    cpu.eip = org;
+    cpu.slowMode = perIteration;
+    const c0 = cpu.cycles, i0 = cpu.icount;
+    let vector = -1;
+    cpu.events = { onException: (v) => { throw new Error(`#${v}`); } };
+    try {
+      cpu.run(cpu.cycles + budget);
+    } catch (e) {
+      vector = Number((e as Error).message.slice(1));
+    }
+    return { vector, eip: cpu.eip, regs: Array.from(cpu.regs), mem: mem.ram.slice(0, 0x40000), cycles: cpu.cycles - c0, icount: cpu.icount - i0 };
+  }
+  test('equals the per-iteration path (random offsets, overlaps, sizes, DF, address sizes)', () => {
+    fc.assert(fc.property(fc.constantFrom(...OPS), fc.constantFrom(16, 32) as fc.Arbitrary<16 | 32>, fc.integer({ min: 0, max: 0x3000 }),
+      fc.integer({ min: 0x1000, max: 0x9000 }), fc.integer({ min: -40, max: 40 }), fc.boolean(), fc.integer(),
+      fc.oneof(fc.constant(20000), fc.integer({ min: 1, max: 0x3000 })),
+      (op, bits, count, si, skew, df, ax, budget) => {
+        // 32-bit data lies above the code at 0x10000 (a 16-bit DS cannot reach it).
+        const base = bits === 32 ? 0x20000 : 0;
+        const di = base + (skew === 0 ? si + 0x2345 : si + skew); // overlapping either way, or apart
+        const regs = [count, base + si, di, ax];
+        const fast = once(op, bits, regs, df, budget, false), slow = once(op, bits, regs, df, budget, true);
+        const { mem: fastMem, ...fastState } = fast, { mem: slowMem, ...slowState } = slow;
+        expect(fastState).toEqual(slowState);
+        expect(Buffer.compare(fastMem, slowMem)).toBe(0);
+      }), { seed: SEED, numRuns: 150 });
   });
 });

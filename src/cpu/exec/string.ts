@@ -10,7 +10,8 @@
 // instruction adds one cycle. INS/OUTS check the I/O permission before every port access (the
 // check also reports I/O breakpoints), so a REP with a zero count checks nothing (as Bochs).
 
-import { DF, EAX, ECX, EDI, EDX, ES, ESI } from '../constants.js';
+import { ACC_READ, ACC_WRITE, DF, EAX, ECX, EDI, EDX, ES, ESI } from '../constants.js';
+import { PF_SLOW } from '../../machine/memory.js';
 import { LZ_SUB, type Cpu } from '../cpu.js';
 import { REP_E, REP_NONE, type Exec, type Insn } from '../insn.js';
 import { checkIoPermission } from './io.js';
@@ -96,6 +97,71 @@ function once(cpu: Cpu, i: Insn, op: number, size: number): void {
   }
 }
 
+// ---- Fast path for REP MOVS/STOS ----------------------------------------------------------
+//
+// A chunk of iterations whose elements all lie inside the segment window, on one linear page,
+// without address-size wrap, on plain RAM, is done with one translation and a block copy/fill.
+// It is exact: the first element's checks and translation are the ones the per-iteration path
+// would do first, nothing between the elements can observe memory (no MMIO, no code, no
+// breakpoints, no alignment checks), and overlapping MOVS ranges are taken only where a block
+// move equals element-by-element copying (forward with the destination below the source, or
+// backward with it above).
+
+/**
+ * How many `size`-byte elements from offset `off` of segment `seg` (downward when `back`) lie in
+ * the segment window, the address size and the current linear page; 0 if access is not allowed.
+ */
+function roomInPage(cpu: Cpu, seg: number, off: number, size: number, back: boolean, a32: boolean, write: boolean): number {
+  if ((cpu.segAcc[seg] & (write ? 2 : 1)) === 0) return 0;
+  const lo = cpu.segLo[seg], hi = Math.min(cpu.segHi[seg], a32 ? 0xffffffff : 0xffff);
+  if (off < lo || off + size - 1 > hi) return 0;
+  const inPage = (cpu.segBase[seg] + off) & 0xfff;
+  if (inPage + size > 0x1000) return 0;
+  if (back) return Math.min(Math.floor((off - lo) / size), Math.floor(inPage / size)) + 1;
+  return Math.min(Math.floor((hi - off + 1) / size), Math.floor((0x1000 - inPage) / size));
+}
+
+/**
+ * Runs up to `max` iterations of REP MOVS (`move`) or REP STOS as one block operation and
+ * returns how many it did (0: the per-iteration path must take the next one). Registers are
+ * updated by the caller.
+ */
+function blockChunk(cpu: Cpu, i: Insn, move: boolean, size: number, max: number): number {
+  if (cpu.slowMode || cpu.alignCheck) return 0;
+  const a32 = i.a32, back = (cpu.flags & DF) !== 0;
+  const di = a32 ? cpu.regs[EDI] >>> 0 : cpu.regs[EDI] & 0xffff;
+  let n = Math.min(max, roomInPage(cpu, ES, di, size, back, a32, true));
+  const si = a32 ? cpu.regs[ESI] >>> 0 : cpu.regs[ESI] & 0xffff;
+  if (move) n = Math.min(n, roomInPage(cpu, i.seg, si, size, back, a32, false));
+  if (n < 2) return 0;
+  const user = cpu.cpl === 3, flags = cpu.mem.pageFlags;
+  const span = (n - 1) * size;
+  let src = 0;
+  if (move) {
+    src = cpu.translateLinear((cpu.segBase[i.seg] + si) | 0, ACC_READ, user);
+    if (flags[src >>> 12] & PF_SLOW) return 0;
+  }
+  const dst = cpu.translateLinear((cpu.segBase[ES] + di) | 0, ACC_WRITE, user);
+  if (flags[dst >>> 12] !== 0) return 0;
+  const start = back ? dst - span : dst, bytes = span + size;
+  const ram = cpu.mem.ram;
+  if (move) {
+    const from = back ? src - span : src;
+    const overlap = from < start + bytes && start < from + bytes;
+    if (overlap && (back ? start < from : start > from)) return 0;
+    ram.copyWithin(start, from, from + bytes);
+  } else if (size === 1) {
+    ram.fill(cpu.regs[EAX] & 0xff, start, start + bytes);
+  } else {
+    const view = cpu.mem.view, v = cpu.regs[EAX];
+    for (let at = start; at < start + bytes; at += size) {
+      if (size === 2) view.setUint16(at, v, true);
+      else view.setInt32(at, v, true);
+    }
+  }
+  return n;
+}
+
 /** Runs `op` once, or under its REP prefix (REPE/REPNE conditions for CMPS/SCAS). */
 function str(cpu: Cpu, i: Insn, op: number, size: number): void {
   if (i.rep === REP_NONE) {
@@ -106,14 +172,28 @@ function str(cpu: Cpu, i: Insn, op: number, size: number): void {
   let count = a32 ? cpu.regs[ECX] >>> 0 : cpu.regs[ECX] & 0xffff;
   if (count === 0) return;
   const conditional = op === CMPS || op === SCAS;
+  const block = op === MOVS || op === STOS;
   const whileEqual = i.rep === REP_E;
   for (;;) {
-    once(cpu, i, op, size);
-    count--;
+    // A block chunk stops where the per-iteration path would stop for the run budget.
+    let n = block ? blockChunk(cpu, i, op === MOVS, size, Math.min(count, Math.max(1, cpu.runUntil - cpu.cycles))) : 0;
+    if (n > 0) {
+      const delta = cpu.flags & DF ? -size * n : size * n;
+      if (op === MOVS) advance(cpu, ESI, a32, delta);
+      advance(cpu, EDI, a32, delta);
+    } else {
+      once(cpu, i, op, size);
+      n = 1;
+    }
+    count -= n;
     if (a32) cpu.regs[ECX] = count;
     else cpu.setReg16(ECX, count);
-    if (count === 0 || (conditional && cpu.getZF() !== whileEqual)) return;
-    cpu.extraCycles++;
+    if (count === 0 || (conditional && cpu.getZF() !== whileEqual)) {
+      cpu.extraCycles += n - 1;
+      if (n > 1) cpu.yieldBlock = true;
+      return;
+    }
+    cpu.extraCycles += n;
     cpu.yieldBlock = true; // the block's instruction budget no longer matches virtual time
     if (cpu.cycles >= cpu.runUntil || cpu.attention) {
       cpu.noRetire = true;
