@@ -189,12 +189,13 @@ export class Rtc extends ByteIoDevice {
   }
 
   private alarmMatches(): boolean {
-    const ram = this.s.ram;
-    const match = (alarmReg: number, reg: number): boolean => {
-      const a = ram[alarmReg]!;
-      return (a & ALARM_ANY) === ALARM_ANY || a === this.readTimeReg(reg);
-    };
-    return match(SEC_ALARM, SEC) && match(MIN_ALARM, MIN) && match(HOUR_ALARM, HOUR);
+    return this.alarmByteMatches(SEC_ALARM, SEC) && this.alarmByteMatches(MIN_ALARM, MIN) && this.alarmByteMatches(HOUR_ALARM, HOUR);
+  }
+
+  /** Alarm bytes compare with the time byte as software reads it (same BCD/binary, 12/24-hour). */
+  private alarmByteMatches(alarmReg: number, reg: number): boolean {
+    const a = this.s.ram[alarmReg]!;
+    return (a & ALARM_ANY) === ALARM_ANY || a === this.readTimeReg(reg);
   }
 
   private updateIrq(): void {
