@@ -3,7 +3,7 @@
 // NMI blocking, INTR with IF and the STI / MOV SS shadows.
 
 import { describe, expect, it } from 'vitest';
-import { EXC_DF, EXC_GP, EXC_NP, EXC_SS, EXC_TS, EXC_UD, IF, RF } from '../src/cpu/constants.js';
+import { EXC_DF, EXC_GP, EXC_NP, EXC_PF, EXC_SS, EXC_TS, EXC_UD, IF, RF } from '../src/cpu/constants.js';
 import { EV_EXTERNAL, EV_NMI, EV_PRIVSW, EV_SOFTWARE } from '../src/cpu/interrupts.js';
 import { asm, CODE_BASE, makeCpu, runToHlt, SEL, STACK_TOP, step, type Harness } from './helpers/harness.js';
 import { dword, enterRing3, gate, gdtEntry, INT_GATE, record, segDescriptor, setupTss, TRAP_GATE, TSS_BASE, TSS_SEL } from './helpers/idt.js';
@@ -261,6 +261,22 @@ describe('double and triple fault', () => {
     gate(h, EXC_DF, SEL.code32, HANDLER + 1);
     runToHlt(h.cpu);
     expect(h.cpu.eip).toBe(HANDLER + 1);
+  });
+  it('page faults: #GP then #PF is serial, #PF then #PF is #DF, a #PF delivering #DF shuts down', () => {
+    const h = pm('mov ax, 0x5c\nmov ds, ax\nhlt');
+    for (const v of [EXC_GP, EXC_PF, EXC_DF]) gate(h, v, SEL.code32, HANDLER);
+    // Identity-map the first 4 MiB with 4 KiB pages, except the stack page 0x8000-0x8fff.
+    const pd = 0x20000, pt = 0x21000;
+    h.mem.view.setUint32(pd, pt | 3, true);
+    for (let p = 0; p < 1024; p++) h.mem.view.setUint32(pt + 4 * p, p === 8 ? 0 : (p << 12) | 3, true);
+    h.cpu.cr3 = pd;
+    h.cpu.cr0 |= 0x80000000;
+    h.cpu.updateMode();
+    const r = record(h.cpu);
+    runToHlt(h.cpu);
+    expect(r.exceptions).toEqual([[EXC_GP, 0x5c], [EXC_PF, 2], [EXC_DF, 0]]);
+    expect(h.cpu.cr2 >>> 0).toBe(STACK_TOP - 4);
+    expect(h.cpu.shutdown).toBe(true);
   });
   it('a fault while delivering #DF shuts down', () => {
     const h = pm('int 0x40\nhlt');

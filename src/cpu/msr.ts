@@ -134,11 +134,6 @@ export function writeMsr(cpu: Cpu, index: number, v: bigint): void {
   cpu.msrs.set(index, v);
 }
 
-/** The APIC base MSR, for the machine's local APIC: base address and global enable. */
-export function apicBase(cpu: Cpu): { base: number; enabled: boolean } {
-  const v = stored(cpu, MSR_APIC_BASE);
-  return { base: Number(v & 0xfffff000n), enabled: (v & APIC_BASE_ENABLE) !== 0n };
-}
 export function apicEnabled(cpu: Cpu): boolean {
   return (stored(cpu, MSR_APIC_BASE) & APIC_BASE_ENABLE) !== 0n;
 }
