@@ -152,12 +152,10 @@ function blockChunk(cpu: Cpu, i: Insn, move: boolean, size: number, max: number)
     ram.copyWithin(start, from, from + bytes);
   } else if (size === 1) {
     ram.fill(cpu.regs[EAX] & 0xff, start, start + bytes);
-  } else {
-    const view = cpu.mem.view, v = cpu.regs[EAX];
-    for (let at = start; at < start + bytes; at += size) {
-      if (size === 2) view.setUint16(at, v, true);
-      else view.setInt32(at, v, true);
-    }
+  } else { // one element, then doubling copies of the filled part
+    if (size === 2) cpu.mem.view.setUint16(start, cpu.regs[EAX], true);
+    else cpu.mem.view.setInt32(start, cpu.regs[EAX], true);
+    for (let done = size; done < bytes; done *= 2) ram.copyWithin(start + done, start, start + Math.min(done, bytes - done));
   }
   return n;
 }
