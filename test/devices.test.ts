@@ -380,6 +380,38 @@ describe('8254 PIT', () => {
     expect(b.in(0x61) & 0x0f).toBe(0x01);
   });
 
+  it('modes 1, 4 and 5: one-shot and strobes, triggered by the count or by GATE', () => {
+    const b = new Bench();
+    const out2 = (t: number): number => {
+      b.now = tick.cycleOfTick(t);
+      return (b.in(0x61) >> 5) & 1;
+    };
+    // Mode 4 on channel 2 (gate high): OUT drops for one tick when the count of 10 expires.
+    b.out(0x61, 0x01);
+    b.out(0x43, 0x98); // channel 2, LSB only, mode 4
+    b.out(0x42, 10);
+    expect([10, 11, 12].map(out2)).toEqual([1, 0, 1]); // loaded at tick 1, expires at 1 + 10
+    // Mode 1: nothing until GATE rises; then OUT is low for the count's 5 ticks.
+    b.out(0x61, 0x00);
+    b.out(0x43, 0x92); // channel 2, LSB only, mode 1
+    b.out(0x42, 5);
+    expect(out2(100)).toBe(1);
+    b.out(0x61, 0x01); // trigger at tick 100: loads at 101
+    expect([100, 101, 105, 106].map(out2)).toEqual([1, 0, 0, 1]);
+    // Retriggering restarts the one-shot.
+    b.out(0x61, 0x00);
+    expect(out2(200)).toBe(1);
+    b.out(0x61, 0x01);
+    expect([201, 206].map(out2)).toEqual([0, 1]);
+    // Mode 5: the strobe comes the count's ticks after the trigger.
+    b.out(0x61, 0x00);
+    b.out(0x43, 0x9a); // channel 2, LSB only, mode 5
+    b.out(0x42, 3);
+    expect(out2(300)).toBe(1);
+    b.out(0x61, 0x01);
+    expect([301, 303, 304, 305].map(out2)).toEqual([1, 1, 0, 1]);
+  });
+
   it('port 0x61 bit 4 toggles every refresh period', () => {
     const b = new Bench();
     const seen = new Set<number>();
