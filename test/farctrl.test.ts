@@ -77,6 +77,22 @@ describe('CALL through a call gate to an inner level', () => {
       .toEqual([SEL.data32r3, (STACK_TOP - 2) & 0xffff, 0x1234, SEL.code32r3, (0x10000 + 4 + 7) & 0xffff]);
   });
 
+  it('the new stack may be expand-down', () => {
+    // SS0 = 0x68: expand-down writable data, limit 0x6000, so 0x6001..0xffffffff is valid.
+    const cpu = world('call 0x43:0', 'hlt', true, (c) => {
+      c.mem.view.setUint16(TSS + 8, 0x68, true);
+      setGdt(c, 13, segDesc(0, 0x6000, 7, 0));
+    });
+    expect(runCatch(cpu, 1)).toBeNull();
+    expect(cpu.seg[SS]).toBe(0x68);
+    expect(cpu.regs[4]).toBe(RING0_STACK - 24);
+    const low = world('call 0x43:0', 'hlt', true, (c) => {
+      c.mem.view.setUint16(TSS + 8, 0x68, true);
+      setGdt(c, 13, segDesc(0, 0x6ff0, 7, 0)); // the frame would reach 0x6fe8
+    });
+    expect(runCatch(low, 1)).toEqual(SSF(0x68));
+  });
+
   it('a gate to a conforming segment keeps the CPL and the stack', () => {
     const cpu = world('call 0x53:0', 'hlt', true, (cpu) => {
       setGdt(cpu, 10, gateDesc(0x60, 0x10100, 12, 3));

@@ -189,11 +189,12 @@ describe('LAR / LSL / VERR / VERW', () => {
     expect([...cpu.mem.ram.subarray(0x3000, 0x3005)]).toEqual([0, 1, 1, 0, 0]);
   });
 
-  it('16-bit LAR masks FF00, 16-bit LSL truncates', () => {
-    const cpu = pm('mov ecx, 0x40\nmov eax, -1\nmov edx, -1\nlar ax, cx\nlsl dx, cx', (cpu) => setGdt(cpu, 8, segDesc(0, 0xfffff, DATA_RW, 0, { g: true })));
-    expect(runCatch(cpu, 5)).toBeNull();
+  it('16-bit LAR masks FF00, 16-bit LSL truncates, LSL applies G', () => {
+    const cpu = pm('mov ecx, 0x40\nmov eax, -1\nmov edx, -1\nlar ax, cx\nlsl dx, cx\nlsl esi, ecx', (cpu) => setGdt(cpu, 8, segDesc(0, 0x12345, DATA_RW, 0, { g: true })));
+    expect(runCatch(cpu, 6)).toBeNull();
     expect(cpu.regs[0] >>> 0).toBe(0xffff9300);
-    expect(cpu.regs[2] >>> 0).toBe(0xffffffff);
+    expect(cpu.regs[2] >>> 0).toBe(0xffff5fff);
+    expect(cpu.regs[6] >>> 0).toBe(0x12345fff); // G scales the limit
   });
 
   it('is #UD in real mode and in virtual-8086 mode', () => {
