@@ -84,7 +84,6 @@ function deliverGuarded(cpu: Cpu, vector: number, kind: number, errorCode: numbe
   for (;;) {
     try {
       deliverEvent(cpu, vector, kind, errorCode, hasError);
-      cpu.debugTrap &= ~0xf; // data breakpoints do not fire on the delivery's own stack writes
       return;
     } catch (e) {
       if (e !== FAULT) throw e;
@@ -113,12 +112,12 @@ function deliverGuarded(cpu: Cpu, vector: number, kind: number, errorCode: numbe
 
 /** One delivery attempt; throws FAULT (nothing committed) when a check fails. */
 function deliverEvent(cpu: Cpu, vector: number, kind: number, errorCode: number, hasError: boolean): void {
-  if (!cpu.protectedMode) {
-    deliverReal(cpu, vector, kind);
-    return;
+  if (!cpu.protectedMode) deliverReal(cpu, vector, kind);
+  else if (!(kind === EV_SOFTWARE && cpu.v86 && v86SoftwareInterrupt(cpu, vector))) {
+    deliverProtected(cpu, vector, kind, errorCode, hasError && kind === EV_EXCEPTION);
   }
-  if (kind === EV_SOFTWARE && cpu.v86 && v86SoftwareInterrupt(cpu, vector)) return;
-  deliverProtected(cpu, vector, kind, errorCode, hasError && kind === EV_EXCEPTION);
+  // Data breakpoints do not report the delivery's own accesses (IDT, descriptors, stack frame).
+  cpu.debugTrap &= ~0xf;
 }
 
 const frame = new StackFrame();

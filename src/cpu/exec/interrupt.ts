@@ -17,7 +17,7 @@ import { taskReturn } from '../tasks.js';
 const BASE_FLAGS = 0x4dd5;
 
 function iopl(cpu: Cpu): number {
-  return (cpu.getEflags() >>> 12) & 3;
+  return (cpu.flags >>> 12) & 3; // IOPL is never lazy
 }
 /**
  * The EFLAGS bits POPF and IRET may change at the current CPL and IOPL (SDM POPF, IRET): IF only

@@ -14,7 +14,7 @@ import { debugIoAccess } from '../debug.js';
  * I/O bitmap must be clear; the two bitmap bytes read must lie within the TSS limit.
  */
 export function checkIoPermission(cpu: Cpu, port: number, size: number): void {
-  if (cpu.protectedMode && (cpu.v86 || cpu.cpl > ((cpu.getEflags() >>> 12) & 3))) {
+  if (cpu.protectedMode && (cpu.v86 || cpu.cpl > ((cpu.flags >>> 12) & 3))) {
     const off = ioMapBase(cpu) + (port >>> 3);
     if (off + 1 > cpu.segLimit[TR]) cpu.fault(EXC_GP, 0);
     const bits = cpu.readLinear16((cpu.segBase[TR] + off) | 0, false);
