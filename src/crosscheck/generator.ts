@@ -113,7 +113,6 @@ const ALWAYS_EXCLUDED = new Set([
   'cpuid', 'rdtsc', // model identity and time differ between emulators by design
   'monitor', 'mwait', // MWAIT can sleep; MONITOR's faults depend on MSR state
   'lds', 'lss', // would move the harness's DS/SS
-  'les', 'lfs', 'lgs', 'call_Mp', 'jmp_Mp', // far pointers in memory: not generated (see docs)
   'pause', // spin-loop hint; the same as NOP (kept out to save draws)
 ]);
 
@@ -166,6 +165,8 @@ interface MemOp {
   setup: Array<[number, number, 16 | 32]>;
   /** Segment-override prefix byte, or 0. */
   seg: number;
+  /** The offset the operand addresses, or -1 when it is stack-relative (unknown statically). */
+  target: number;
 }
 
 type Rm = { reg: number } | { mem: MemOp };
@@ -269,7 +270,7 @@ class Gen {
     }
     const a32 = this.m.bits === 32 ? !rng.chance(0.12) : rng.chance(0.25);
     const seg = rng.chance(0.15) ? rng.pick([0x26, 0x36, 0x3e, 0x64, 0x65]) : 0;
-    const op: MemOp = { modrm: 0, sib: [], disp: [], a32, uses: [], setup: [], seg };
+    const op: MemOp = { modrm: 0, sib: [], disp: [], a32, uses: [], setup: [], seg, target: t };
     if (!a32) {
       const rm = rng.int(8);
       let mod = rng.int(3);
@@ -329,6 +330,7 @@ class Gen {
       }
     } else { // [esp+disp8]: stack-relative, within +-64 of the stack pointer
       op.modrm = 0x44;
+      op.target = -1;
       op.sib = [0x24];
       op.disp = le(rng.range(-64, 60), 1);
       op.uses = [ESP];
@@ -406,6 +408,13 @@ function flagsImage(g: Gen): number {
   if (g.m.ring === 3 && g.rng.chance(0.3)) v |= IF | IOPL; // ignored at CPL 3 with IOPL 0
   else if (g.m.ring === 0 && g.rng.chance(0.3)) v |= g.rng.int(4) << 12;
   return v >>> 0;
+}
+
+/** A far JMP/CALL selector: CS, or sometimes conforming code, the call gate, or one the CPU must refuse. */
+function farSelector(g: Gen): number {
+  const far = g.m.farValues.filter((v) => !(g.peer.exclude.has('far-tss') && (v & ~3) === SEL_TSS) &&
+    !(g.peer.exclude.has('far-gate') && (v & ~3) === SEL_CALLGATE));
+  return far.length && g.rng.chance(0.3) ? g.rng.pick(far) : g.m.cs;
 }
 
 function genForm(g: Gen, f: OpForm): boolean {
@@ -583,10 +592,7 @@ function genForm(g: Gen, f: OpForm): boolean {
     const t = g.target();
     if (name === 'call' && m.bits === 32) { g.emit([0x6a, 0], 'setup:push'); g.emit([0x8d, 0x64, 0x24, 0x04], 'setup:lea'); }
     const w = m.bits / 8;
-    // Sometimes another selector: conforming code, the call gate, or one the CPU must refuse.
-    const far = m.farValues.filter((v) => !(g.peer.exclude.has('far-tss') && (v & ~3) === SEL_TSS) &&
-      !(g.peer.exclude.has('far-gate') && (v & ~3) === SEL_CALLGATE));
-    const sel = far.length && rng.chance(0.3) ? rng.pick(far) : m.cs;
+    const sel = farSelector(g);
     g.emit([...opc, ...new Array(w).fill(0), ...le(sel, 2)], key, {}, [[1, g.addrFix(m.bits === 32), t]]);
     g.branchTo(t);
     if (name === 'call') g.esp -= 2 * vsz;
@@ -598,6 +604,29 @@ function genForm(g: Gen, f: OpForm): boolean {
     const beyond = g.peer.exclude.has('int-beyond-idt') ? [] : [0x31, 0x80]; // #GP(vector * 8 + 2)
     const vec = m.real ? rng.pick([0, 1, 3, 4, 5, 6, 7, 13, 0x20, 0x2f, 0x60, 0xff]) : rng.pick([0, 1, 2, 3, 4, 5, 6, 7, 9, 15, 16, 18, 19, 0x20, 0x2f, ...beyond]);
     g.emit([0xcd, vec], key);
+    return true;
+  }
+
+  // ---- far pointers in memory (LES/LFS/LGS, CALL/JMP m16:16/32), written just before ----
+  if (ops.includes('Mp')) {
+    const branch = name === 'call' || name === 'jmp';
+    const w = o32 ? 4 : 2;
+    if (name === 'call' && !espOk(-2 * vsz)) return false;
+    const op = g.mem(w + 2, 0, SCRATCH_SIZE - 16, false);
+    if (op.target < 0) return false;
+    if (op.seg !== 0x36) op.seg = 0; // read through DS or SS (same base), where it was written
+    const abs = (off: number): number[] => (m.bits === 32 ? [0x05, ...le(off, 4)] : [0x06, ...le(off, 2)]);
+    const t = branch ? g.target() : 0;
+    const sel = branch ? farSelector(g) : rng.pick(m.segValues);
+    const offBytes = [...g.osz(o32), 0xc7, ...abs(op.target)];
+    if (branch) g.emit([...offBytes, ...new Array(w).fill(0)], 'setup:mov', {}, [[offBytes.length, o32 ? 'abs32' : 'abs16', t]]);
+    else g.emit([...offBytes, ...g.imm(w * 8)], 'setup:mov');
+    g.emit([...g.osz(false), 0xc7, ...abs(op.target + w), ...le(sel, 2)], 'setup:mov');
+    if (name === 'call' && m.bits === 32) { g.emit([0x6a, 0], 'setup:push'); g.emit([0x8d, 0x64, 0x24, 0x04], 'setup:lea'); }
+    g.setupMem(op);
+    g.emit(g.encode(pre(), opc, branch ? f.reg : g.reg(w * 8, true), { mem: op }), key);
+    if (branch) g.branchTo(t);
+    if (name === 'call') g.esp -= 2 * vsz;
     return true;
   }
 
