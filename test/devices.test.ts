@@ -193,6 +193,19 @@ describe('8259A PIC pair', () => {
     expect(b.ack()).toBe(0x70);
   });
 
+  it('special fully nested mode lets a higher slave request through while the slave is in service', () => {
+    const b = new Bench();
+    b.out(0x20, 0x11); b.out(0x21, 0x08); b.out(0x21, 0x04); b.out(0x21, 0x11); // master: SFNM
+    b.out(0xa0, 0x11); b.out(0xa1, 0x70); b.out(0xa1, 0x02); b.out(0xa1, 0x01);
+    b.d.pic.setIrq(12, true);
+    expect(b.ack()).toBe(0x74);
+    b.d.pic.setIrq(9, true);
+    expect(b.intr).toBe(true); // master IR2 is in service, but SFNM lets IR2 in again
+    expect(b.ack()).toBe(0x71);
+    b.d.pic.setIrq(3, true);
+    expect(b.intr).toBe(false); // lower than IR2 on the master: still held
+  });
+
   it('gives the spurious IRQ7 vector when the request went away, without setting ISR', () => {
     const b = new Bench();
     initPics(b);
@@ -378,6 +391,44 @@ describe('8254 PIT', () => {
     b.now = tick.cycleOfTick(500 + 100);
     expect(b.in(0x61) & 0x20).toBe(0x20);
     expect(b.in(0x61) & 0x0f).toBe(0x01);
+  });
+
+  it('a new mode 3 count takes effect at the next half-cycle boundary', () => {
+    const b = new Bench();
+    b.out(0x43, 0x36);
+    b.out(0x40, 100);
+    b.out(0x40, 0); // loaded at tick 1: high for ticks 1-50, low for 51-100
+    b.now = tick.cycleOfTick(1 + 30);
+    b.out(0x40, 40);
+    b.out(0x40, 0);
+    const wave = (from: number, to: number): string => {
+      let w = '';
+      for (let e = from; e < to; e += 5) {
+        b.now = tick.cycleOfTick(1 + e);
+        w += b.d.pit.out(0) ? '1' : '0';
+      }
+      return w;
+    };
+    // Still the old high half until 50, then the new count's low half (20 ticks), then its
+    // 20/20 square wave.
+    expect(wave(30, 130)).toBe('1111' + '0000' + '1111' + '0000' + '1111');
+    b.now = tick.cycleOfTick(1 + 50);
+    b.out(0x43, 0x00);
+    expect(b.in(0x40) | (b.in(0x40) << 8)).toBe(40);
+  });
+
+  it('a tick called late still delivers one IRQ0 edge for the periods it missed', () => {
+    const b = new Bench();
+    b.out(0x43, 0x34);
+    b.out(0x40, 100);
+    b.out(0x40, 0);
+    const before = b.edges[0]!;
+    b.now = tick.cycleOfTick(1 + 100 * 7 + 50); // seven periods, no tick in between
+    b.d.pit.tick(b.now);
+    expect(b.edges[0]! - before).toBe(1);
+    expect(b.lines[0]).toBe(true);
+    b.advance(tick.cycleOfTick(1 + 100 * 8));
+    expect(b.edges[0]! - before).toBe(2);
   });
 
   it('modes 1, 4 and 5: one-shot and strobes, triggered by the count or by GATE', () => {
