@@ -241,6 +241,29 @@ describe('gate error codes', () => {
   });
 });
 
+describe('task gates', () => {
+  it('an exception through a task gate switches tasks and pushes its error code on the new stack', () => {
+    const h = pm('mov ax, 0x5c\nmov ds, ax\nhlt');
+    setupTss(h, 0x8000);
+    const B = 0x5000, B_SEL = 0x48;
+    gdtEntry(h, B_SEL >> 3, segDescriptor(B, 0x67, 0x89, 0));
+    const v = h.mem.view;
+    v.setUint32(B + 0x20, HANDLER, true);
+    v.setUint32(B + 0x24, 2, true);
+    v.setUint32(B + 0x38, 0x6000, true); // ESP
+    [SEL.data32, SEL.code32, SEL.data32, SEL.data32, SEL.data32, SEL.data32].forEach((sel, k) => v.setUint32(B + 0x48 + 4 * k, sel, true));
+    gate(h, EXC_GP, B_SEL, 0, 0x5);
+    runToHlt(h.cpu);
+    expect(h.cpu.seg[7]).toBe(B_SEL);
+    expect(h.cpu.eip).toBe(HANDLER + 1);
+    expect(h.cpu.regs[4]).toBe(0x6000 - 4);
+    expect(dword(h, 0x6000 - 4)).toBe(0x5c);
+    expect(h.cpu.getEflags() & 0x4000).toBe(0x4000); // NT: nested
+    expect(word(h, B)).toBe(TSS_SEL); // back link
+    expect(dword(h, TSS_BASE + 0x20)).toBe(CODE_BASE + 4); // the faulting MOV saved as A's EIP
+  });
+});
+
 describe('double and triple fault', () => {
   it('contributory during contributory: #DF with error code 0', () => {
     const h = pm('int 0x40\nhlt');
