@@ -42,27 +42,21 @@ export class Descriptor {
   get gateSelector(): number { return this.lo >>> 16; }
   get gateOffset(): number { return ((this.lo & 0xffff) | (this.hi & 0xffff0000)) >>> 0; }
   get gateParams(): number { return this.hi & 0x1f; }
-
-  copyFrom(d: Descriptor): void {
-    this.lo = d.lo;
-    this.hi = d.hi;
-    this.addr = d.addr;
-  }
 }
 
 /** The general-purpose descriptor buffer that fetchDescriptor fills by default. */
 export const desc = new Descriptor();
 
-export function descBase(lo: number, hi: number): number {
+function descBase(lo: number, hi: number): number {
   return ((lo >>> 16) | ((hi & 0xff) << 16) | (hi & 0xff000000)) | 0;
 }
 /** Byte-granular limit: with G the 20-bit limit counts 4 KiB units. */
-export function descLimit(lo: number, hi: number): number {
+function descLimit(lo: number, hi: number): number {
   const raw = (lo & 0xffff) | (hi & 0xf0000);
   return hi & 0x800000 ? ((raw << 12) | 0xfff) >>> 0 : raw;
 }
 /** Access rights in the VMCS layout: type, S, DPL, P in bits 0-7; AVL, L, D/B, G in bits 12-15. */
-export function descAr(hi: number): number {
+function descAr(hi: number): number {
   return (hi >>> 8) & 0xf0ff;
 }
 export function descDpl(hi: number): number {
