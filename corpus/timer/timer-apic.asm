@@ -1,84 +1,109 @@
-; nasm -f bin -i corpus/hello/ -o corpus/timer/timer-apic.bin corpus/timer/timer-apic.asm
-; The local APIC's timer, as an SMP-era OS drives it, for the flat loader (32-bit protected
-; mode at 0x100000): an IDT with the timer's vector (0x40) and the spurious vector (0xFF),
-; the APIC software-enabled through SVR, the timer periodic with divide-by-16 and an initial
-; count of 62500 (10 ms at the default 100 MHz virtual clock), HLT until the handler has
-; counted TICKS interrupts (each ends with an EOI to the APIC), then the count on the debug
-; console and COM1, and isa-debug-exit 0x10 (status 33).
-bits 32
-org 0x100000
+; nasm -f bin -i corpus/hello/ -o corpus/timer/timer-apic.rom corpus/timer/timer-apic.asm
+; A 64 KiB BIOS ROM on the local APIC's timer, as an SMP-era OS drives it: the APIC
+; software-enabled through SVR (spurious vector 0xFF), the timer periodic with divide-by-16 and
+; an initial count of 62500 (10 ms at trapdiff's default 100 MHz virtual clock; peers run their
+; own bus clocks), HLT until the vector 0x40 handler has counted TICKS interrupts (each ends
+; with an EOI to the APIC), then the count on the debug console and COM1, and isa-debug-exit
+; 0x10 (status 33). The APIC's registers at 0xFEE00000 are reached through FS with a 4 GiB
+; limit ("big real mode"); the interrupts go through the real-mode IVT.
+bits 16
+org 0                       ; the ROM is F000:0000-F000:FFFF (0xF0000-0xFFFFF)
 
-TICKS       equ 10
-APIC        equ 0xfee00000
-IDT         equ 0x80000
+TICKS   equ 10
+APIC    equ 0xfee00000
+COUNT   equ 0x500           ; the tick counter, in RAM (the ROM is read-only)
+NUMBUF  equ 0x510           ; the count as decimal text
 
 start:
-    mov eax, tick           ; gate 0x40: the timer
-    mov ebx, 0x40
-    call set_gate
-    mov eax, spurious       ; gate 0xFF: the APIC's spurious vector
-    mov ebx, 0xff
-    call set_gate
-    lidt [idtr]
+    cli
+    xor ax, ax
+    mov ds, ax
+    mov ss, ax
+    mov sp, 0x7000
+    mov word [COUNT], 0
+    mov word [0x40 * 4], tick       ; IVT 0x40: the timer
+    mov word [0x40 * 4 + 2], 0xf000
+    mov word [0xff * 4], spurious   ; IVT 0xFF: the APIC's spurious vector
+    mov word [0xff * 4 + 2], 0xf000
 
-    mov dword [APIC + 0xf0], 0x1ff      ; SVR: software-enabled, spurious vector 0xFF
-    mov dword [APIC + 0x3e0], 0x3       ; divide configuration: by 16
-    mov dword [APIC + 0x320], 0x20040   ; LVT timer: periodic, vector 0x40
-    mov dword [APIC + 0x380], 62500     ; initial count: starts the timer
+    lgdt [cs:gdtr]          ; load FS with a flat 4 GiB data descriptor in protected mode,
+    mov eax, cr0            ; and come back: FS keeps its descriptor cache
+    or al, 1
+    mov cr0, eax
+    mov bx, 0x08
+    mov fs, bx
+    and al, 0xfe
+    mov cr0, eax
+    xor bx, bx
+    mov fs, bx              ; base 0 again; the 4 GiB limit stays
+
+    mov dword [fs:dword APIC + 0xf0], 0x1ff     ; SVR: software-enabled, spurious vector 0xFF
+    mov dword [fs:dword APIC + 0x3e0], 0x3      ; divide configuration: by 16
+    mov dword [fs:dword APIC + 0x320], 0x20040  ; LVT timer: periodic, vector 0x40
+    mov dword [fs:dword APIC + 0x380], 62500    ; initial count: starts the timer
 
     sti
 .wait:
-    hlt
-    cmp dword [count], TICKS
+    hlt                     ; sleep until the next interrupt
+    cmp word [COUNT], TICKS
     jb .wait
     cli
-    mov dword [APIC + 0x320], 0x10000   ; mask the timer
+    mov dword [fs:dword APIC + 0x320], 0x10000  ; mask the timer
 
-    mov eax, [count]        ; the count in decimal
-    mov edi, numbuf + 11
-    mov ecx, 10
+    ; The count in decimal at NUMBUF, NUL-terminated.
+    mov ax, [COUNT]
+    mov di, NUMBUF + 6
+    mov byte [di], 0
+    mov bx, 10
 .digit:
-    xor edx, edx
-    div ecx
+    xor dx, dx
+    div bx
     add dl, '0'
-    dec edi
-    mov [edi], dl
-    test eax, eax
+    dec di
+    mov [di], dl
+    test ax, ax
     jnz .digit
-    mov esi, prefix
+
+    push cs
+    pop ds
+    mov si, prefix
     call puts
-    mov esi, edi
+    push ds
+    xor ax, ax
+    mov ds, ax
+    mov si, di
     call puts
-    mov esi, suffix
+    pop ds
+    mov si, suffix
     call puts
     jmp finish
 
-; EBX vector, EAX handler: a present 32-bit ring-0 interrupt gate through the loader's code
-; selector 0x08.
-set_gate:
-    mov edx, eax
-    and edx, 0xffff
-    or edx, 0x80000
-    mov [IDT + ebx * 8], edx
-    mov edx, eax
-    and edx, 0xffff0000
-    or edx, 0x8e00
-    mov [IDT + ebx * 8 + 4], edx
-    ret
-
+; Vector 0x40: count, then EOI to the APIC.
 tick:
-    inc dword [count]
-    mov dword [APIC + 0xb0], 0          ; EOI
+    push ds
+    push word 0
+    pop ds
+    inc word [COUNT]
+    mov dword [fs:dword APIC + 0xb0], 0
+    pop ds
     iret
 
+; The spurious vector needs no EOI.
 spurious:
-    iret                                ; no EOI for the spurious vector
+    iret
 
 %include "print.inc"
 
-idtr:   dw 256 * 8 - 1
-        dd IDT
-count:  dd 0
-numbuf: times 12 db 0
+gdtr:   dw gdt_end - gdt - 1
+        dd 0xf0000 + gdt
+gdt:    dq 0
+        dq 0x00cf93000000ffff   ; 0x08: data, base 0, limit 4 GiB, writable
+gdt_end:
+
 prefix: db "apic timer: ", 0
 suffix: db " ticks", 10, 0
+
+    times 0xfff0 - ($ - $$) db 0xff
+reset:
+    jmp 0xf000:start        ; the reset vector, F000:FFF0
+    times 0x10000 - ($ - $$) db 0xff
