@@ -174,6 +174,15 @@ describe('CR4.VME', () => {
     expect(h.cpu.mem.view.getUint16(0x7ffc, true)).toBe(0x2000);
     expect(h.cpu.mem.view.getUint16(0x7ffe, true) & (IF | IOPL)).toBe(IF | IOPL);
   });
+  it('IRET loads the popped IF into VIF; a popped TF is #GP(0)', () => {
+    const frame = (flags: number) => `push word ${flags}\npush word 0x2000\npush word 0x20\niret\ntimes 0x20-($-$$) db 0\nnop`;
+    const h = v86(frame(IF), 0, CR4_VME);
+    step(h.cpu, 4);
+    expect(h.cpu.eip).toBe(0x20);
+    expect(h.cpu.getEflags() & (IF | VIF | IOPL)).toBe(VIF);
+    expect(h.cpu.regs[4]).toBe(0x8000);
+    expect(run(v86(frame(TF), 0, CR4_VME))).toEqual([[EXC_GP, 0]]);
+  });
   it('INT n with the redirection bit set is #GP(0) at IOPL < 3', () => {
     const h = v86('int 0x21', 0, CR4_VME);
     noRedirect(h, 0x21);

@@ -210,7 +210,7 @@ const ud: Exec = (cpu) => cpu.faultNoCode(EXC_UD);
 
 export const handlers: Record<string, Exec> = {
   mov_RdCd, mov_CdRd, mov_RdDd, mov_DdRd, clts, lmsw_Ew, smsw_Ev, invd, wbinvd, invlpg_M,
-  cpuid: (cpu) => cpuid(cpu),
+  cpuid,
   rdtsc, rdmsr, wrmsr, rdpmc, sysenter, sysexit, monitor, mwait, esc_Ev, wait,
   ud2: ud, ud1_GvEv: ud, ud0_GvEv: ud,
   // VT-x is not implemented yet: CPUID.1:ECX.VMX = 0 and CR4.VMXE is reserved, so all are #UD.
