@@ -285,6 +285,9 @@ describe('8254 PIT', () => {
   it('mode 2 on channel 0 raises IRQ0 once per period', () => {
     const b = new Bench();
     initPics(b);
+    b.out(0x61, 0x01); // other PIT ports leave the unprogrammed channel 0 (OUT low) alone
+    b.out(0x43, 0xb6);
+    expect(b.edges[0]).toBe(0);
     b.out(0x43, 0x34); // channel 0, LSB then MSB, mode 2
     b.out(0x40, 1193 & 0xff);
     b.out(0x40, 1193 >> 8);

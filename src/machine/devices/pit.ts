@@ -73,7 +73,8 @@ function freshChannel(gate: boolean): Channel {
     ctrl: 0, mode: 0, rw: RW_LSB, bcd: false, cr: 0, crValid: false, writeMsb: false, readMsb: false,
     latched: false, latch: 0, statusLatched: false, status: 0, gate, start: Infinity, n: 0x10000,
     phase: 0, frozen: -1, stopped: false, pendingN: 0, pendingAt: Infinity, nullUntil: Infinity,
-    outIdle: true, ceIdle: 0, edgeBase: 0,
+    // OUT is undefined until a control word is written; low keeps IRQ0 quiet until then.
+    outIdle: false, ceIdle: 0, edgeBase: 0,
   };
 }
 
