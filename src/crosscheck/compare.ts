@@ -60,7 +60,7 @@ export function describeDiff(d: Diff, na: string, nb: string): string {
 /** Compares two reports of one test; null when they agree modulo undefined flags. */
 export function compareReports(p: PlacedTest, a: Report | undefined, b: Report | undefined, ignoreFlags = 0): Diff | null {
   if (!a || !b) return { field: 'missing', a: a ? a[FIELD('vec')] : null, b: b ? b[FIELD('vec')] : null, mask: 0 };
-  for (const f of ['vec', 'err', 'eip'] as const) {
+  for (const f of ['vec', 'eip', 'err'] as const) {
     if (a[FIELD(f)] !== b[FIELD(f)]) return { field: f, a: a[FIELD(f)], b: b[FIELD(f)], mask: 0 };
   }
   const mask = undefinedAt(p.layout, a[FIELD('eip')]) | ignoreFlags;
