@@ -3,7 +3,7 @@
 // failure), CMPXCHG8B, XADD, XLAT, LAHF/SAHF, the flag instructions, hint NOPs and BOUND.
 
 import { describe, expect, test } from 'vitest';
-import { AF, CF, DF, DS, EAX, EBP, EBX, ECX, EDI, EDX, ES, ESI, PF, SF, ZF } from '../src/cpu/constants.js';
+import { AF, CF, DF, DS, EAX, EBP, EBX, ECX, EDI, EDX, ES, ESI, FS, PF, SF, ZF } from '../src/cpu/constants.js';
 import { run } from './helpers/exec.js';
 
 const D = 0x5000;
@@ -25,6 +25,20 @@ describe('MOV', () => {
     expect(r.mem.view.getUint16(0x2010, true)).toBe(0xbeef);
     expect(r.cpu.regs[EBX] & 0xff).toBe(0x5a);
     expect(r.cpu.regs[ECX] & 0xffff).toBe(0xbeef);
+  });
+
+  test('moffs forms in 32-bit code, with a 67 prefix (16-bit offset) and FS override', () => {
+    const r = run('pm32', `
+      mov eax, 0xcafebabe
+      mov [0x5000], eax
+      mov ebx, [0x5000]           ; 8B form for comparison
+      mov ax, 0
+      a16 mov ax, [0x5002]        ; 67 A1: moffs16
+      fs mov [0x10], al           ; A2 with override: FS base 0x7000
+    `, ({ cpu }) => cpu.setSegCache(FS, 0x10, 0x7000, 0xffffffff, 0xc093));
+    expect(r.cpu.regs[EAX] >>> 0).toBe(0xcafecafe);
+    expect(r.cpu.regs[EBX] >>> 0).toBe(0xcafebabe);
+    expect(r.mem.ram[0x7010]).toBe(0xfe);
   });
 
   test('immediates into byte registers, 16-bit registers keep their upper half', () => {

@@ -28,7 +28,12 @@ describe('PUSH/POP', () => {
       pop dword [esp+4]            ; ESP after the pop = TOP-4: writes TOP
       push dword [esp]             ; pushes [TOP-4] = 0x11111111
       pop ebx
+      push dword 0x33333333
+      push dword 0x44444444
+      pop dword [esp]              ; ESP is incremented first: overwrites the 0x33333333 slot
+      pop ecx
     `);
+    expect(r.cpu.regs[ECX]).toBe(0x44444444);
     expect(r.cpu.regs[ESP]).toBe(STACK_TOP - 4);
     expect(r.mem.view.getUint32(STACK_TOP, true)).toBe(0x22222222);
     expect(r.cpu.regs[EBX]).toBe(0x11111111);
