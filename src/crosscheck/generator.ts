@@ -20,7 +20,7 @@
 import { A_LOCK, A_MEM_ONLY, A_PM_ONLY, A_STRING, FORMS, type OpForm } from '../cpu/opcodes.js';
 import { AC, AF, ARITH_FLAGS, CF, DF, ID, IF, IOPL, OF, PF, SF, ZF, ESP, EBP, ECX, EAX, EDX } from '../cpu/constants.js';
 import { Rng, testSeed } from './rng.js';
-import { END_VECTOR, GDT_ENTRIES, PF_PAGES, SCRATCH_SIZE, SEL_CALLGATE, SEL_TSS, SEL_UCODE, SEL_USCR, STACK_INIT, modeInfo, type Mode, type ModeInfo } from './modes.js';
+import { END_VECTOR, GDT_ENTRIES, PF_PAGES, SCRATCH_SIZE, SEL_CALLGATE, SEL_UCODE, SEL_USCR, TASK_SELECTORS, TASK_VECTOR, STACK_INIT, modeInfo, type Mode, type ModeInfo } from './modes.js';
 
 export type SeqFixKind = 'rel8' | 'rel16' | 'rel32' | 'abs16' | 'abs32';
 
@@ -412,7 +412,7 @@ function flagsImage(g: Gen): number {
 
 /** A far JMP/CALL selector: CS, or sometimes conforming code, the call gate, or one the CPU must refuse. */
 function farSelector(g: Gen): number {
-  const far = g.m.farValues.filter((v) => !(g.peer.exclude.has('far-tss') && (v & ~3) === SEL_TSS) &&
+  const far = g.m.farValues.filter((v) => !(g.peer.exclude.has('far-tss') && TASK_SELECTORS.includes(v & ~3)) &&
     !(g.peer.exclude.has('far-gate') && (v & ~3) === SEL_CALLGATE));
   return far.length && g.rng.chance(0.3) ? g.rng.pick(far) : g.m.cs;
 }
@@ -602,7 +602,8 @@ function genForm(g: Gen, f: OpForm): boolean {
     // No vector that has an error code as an exception (INT n pushes none; the handler would
     // misread the frame), and not the end vector.
     const beyond = g.peer.exclude.has('int-beyond-idt') ? [] : [0x31, 0x80]; // #GP(vector * 8 + 2)
-    const vec = m.real ? rng.pick([0, 1, 3, 4, 5, 6, 7, 13, 0x20, 0x2f, 0x60, 0xff]) : rng.pick([0, 1, 2, 3, 4, 5, 6, 7, 9, 15, 16, 18, 19, 0x20, 0x2f, ...beyond]);
+    const task = g.peer.exclude.has('far-tss') ? [] : [TASK_VECTOR]; // a task gate
+    const vec = m.real ? rng.pick([0, 1, 3, 4, 5, 6, 7, 13, 0x20, 0x2f, 0x60, 0xff]) : rng.pick([0, 1, 2, 3, 4, 5, 6, 7, 9, 15, 16, 18, 19, 0x20, ...task, ...beyond]);
     g.emit([0xcd, vec], key);
     return true;
   }

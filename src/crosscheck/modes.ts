@@ -25,7 +25,7 @@ export const RM_STACK = 0x9000;
 export const RM_SEG = SCRATCH_LINEAR >>> 4;
 /** System tables (protected mode): GDT, IDT, TSS, copied from the ROM at boot. */
 export const SYS = 0x20000;
-export const IDT_OFF = 0x100, TSS_OFF = 0x300, LDT_OFF = 0x380, SYS_LEN = 0x400;
+export const IDT_OFF = 0x100, TSS_OFF = 0x300, LDT_OFF = 0x380, TSS2_OFF = 0x400, SYS_LEN = 0x480;
 export const PD_4K = 0x21000, PT_LOW = 0x22000, RING0_STACK = 0x24000, PD_4M = 0x25000;
 /** The vector a sequence ends with (INT 30h), routed to the same logging path as exceptions. */
 export const END_VECTOR = 0x30;
@@ -39,9 +39,13 @@ export const BOOT_MAGIC_AT = 0x500, BOOT_MAGIC = 0x6b636863;
 
 // GDT selectors.
 export const SEL_KCODE = 0x08, SEL_KFLAT = 0x10, SEL_KSCR = 0x18, SEL_UCODE = 0x23, SEL_USCR = 0x2b,
-  SEL_TSS = 0x30, SEL_CALLGATE = 0x50;
+  SEL_TSS = 0x30, SEL_CALLGATE = 0x50, SEL_TSS2 = 0x70, SEL_TASKGATE = 0x78;
+/** The vector whose IDT entry is a task gate to TSS2. */
+export const TASK_VECTOR = 0x2f;
+/** Selectors and vector that switch tasks (left out for a peer without task switches). */
+export const TASK_SELECTORS = [SEL_TSS, SEL_TSS2, SEL_TASKGATE];
 /** The GDT has this many descriptors; the extra ones exist for LAR/LSL/VERR/VERW to inspect. */
-export const GDT_ENTRIES = 14;
+export const GDT_ENTRIES = 16;
 
 export interface ModeInfo {
   mode: Mode;
@@ -72,7 +76,8 @@ export function modeInfo(mode: Mode): ModeInfo {
     cs: ring === 3 ? SEL_UCODE : SEL_KCODE,
     // Null, the scratch selectors, and ones a ring-3 load must refuse (DPL 0, not present).
     segValues: ring === 3 ? [SEL_USCR, SEL_USCR, 0, SEL_KSCR, 0x4b, 0x40, 0x28] : [SEL_KSCR, SEL_KSCR, 0, SEL_USCR, 0x40, 0x48],
-    farValues: ring === 3 ? [0x68, 0x6b, SEL_CALLGATE | 3, SEL_KCODE, SEL_USCR, SEL_TSS, 0x4b, 0x7b, 0]
-      : [0x68, 0x6b, SEL_CALLGATE, SEL_UCODE, SEL_KCODE | 3, SEL_KFLAT, SEL_TSS, 0x48, 0x78, 0],
+    // Also the task switches: JMP/CALL to the available TSS2 or to the task gate (busy TSS: #GP).
+    farValues: ring === 3 ? [0x68, 0x6b, SEL_CALLGATE | 3, SEL_KCODE, SEL_USCR, SEL_TSS, SEL_TSS2 | 3, SEL_TASKGATE | 3, 0x4b, 0x8b, 0]
+      : [0x68, 0x6b, SEL_CALLGATE, SEL_UCODE, SEL_KCODE | 3, SEL_KFLAT, SEL_TSS, SEL_TSS2, SEL_TASKGATE, 0x48, 0x88, 0],
   };
 }

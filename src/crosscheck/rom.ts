@@ -19,15 +19,17 @@ import { layoutSequence, type SeqLayout, type TestCase } from './generator.js';
 import {
   BOOT_MAGIC, BOOT_MAGIC_AT, CTX, PF_PAGES, CTX_FIELDS, CTX_NEXT, END_VECTOR, GDT_ENTRIES, IDT_OFF, LDT_OFF, PD_4K, PD_4M,
   PT_LOW, RING0_STACK, RM_SEG, RM_STACK, SCRATCH_LINEAR, SCRATCH_SIZE, SEL_KCODE, SEL_KFLAT, SEL_KSCR, SEL_TSS,
-  SEL_UCODE, SEL_USCR, STACK_INIT, SYS, SYS_LEN, TSS_OFF, ctxOff, modeInfo, type Mode,
+  SEL_TSS2, SEL_UCODE, SEL_USCR, STACK_INIT, SYS, SYS_LEN, TASK_VECTOR, TSS2_OFF, TSS_OFF, ctxOff, modeInfo, type Mode,
 } from './modes.js';
 
 /** Code starts here; the system-table blob (protected mode) sits below it. */
 const CODE_START = 0x800;
-const GDTR_AT = 0x400, IDTR_AT = 0x408;
+const GDTR_AT = 0x700, IDTR_AT = 0x708;
 /** Tests must end before this (the reset vector lives at 0xFFF0). */
 const CODE_LIMIT = 0xffe0;
 const IDT_VECTORS = END_VECTOR + 1;
+/** TSS2's stack pointer (scratch segment). */
+const TASK_STACK = 0xb00;
 /** Vectors whose exception pushes an error code (SDM Vol. 3A Table 6-1). */
 const ERROR_CODE_VECTORS = (1 << 8) | (0x1f << 10) | (1 << 17);
 
@@ -58,7 +60,7 @@ function gate(offset: number, sel: number, typeDpl: number): [number, number] {
 }
 
 /** GDT, IDT and TSS as copied to SYS; stub addresses are known by the time this is written. */
-function systemBlob(stubsLinear: number, gateTarget: number): Uint8Array {
+function systemBlob(stubsLinear: number, gateTarget: number, taskTarget: number): Uint8Array {
   const blob = new Uint8Array(SYS_LEN);
   const dv = new DataView(blob.buffer);
   const put = (at: number, [lo, hi]: [number, number]): void => { dv.setUint32(at, lo, true); dv.setUint32(at + 4, hi, true); };
@@ -79,14 +81,23 @@ function systemBlob(stubsLinear: number, gateTarget: number): Uint8Array {
     descriptor(SCRATCH_LINEAR, 0x0fff, 0xf7, 0), // 0x58 expand-down data, DPL 3
     descriptor(SYS + LDT_OFF, 0xf, 0x82, 0), // 0x60 LDT
     descriptor(0, 0xfffff, 0x9f, 0xc), // 0x68 conforming readable code
+    descriptor(SYS + TSS2_OFF, 0x67, 0xe9, 0), // 0x70 second 32-bit TSS, DPL 3 (task switches)
+    gate(0, SEL_TSS2, 0xe5), // 0x78 task gate to it, DPL 3
   ];
   if (gdt.length !== GDT_ENTRIES) throw new Error('GDT size mismatch');
   gdt.forEach((d, i) => put(8 * i, d));
   for (let v = 0; v < IDT_VECTORS; v++) {
     // INT3, INTO and the end vector may be raised from ring 3 (gate DPL 3).
     const dpl3 = v === 3 || v === 4 || v === END_VECTOR;
-    put(IDT_OFF + 8 * v, gate(stubsLinear + 5 * v, SEL_KCODE, dpl3 ? 0xee : 0x8e));
+    put(IDT_OFF + 8 * v, v === TASK_VECTOR ? gate(0, SEL_TSS2, 0xe5) : gate(stubsLinear + 5 * v, SEL_KCODE, dpl3 ? 0xee : 0x8e));
   }
+  // TSS2: a ring-0 task that starts at the task target with known registers, stack in the
+  // scratch area, the 4 KiB page tables (its CR3 is loaded even with paging off).
+  const t2 = (off: number, v: number): void => dv.setUint32(TSS2_OFF + off, v, true);
+  t2(4, RING0_STACK); t2(8, SEL_KFLAT); t2(0x1c, PD_4K); t2(0x20, taskTarget); t2(0x24, 2);
+  for (let r = 0; r < 8; r++) t2(0x28 + 4 * r, r === 4 ? TASK_STACK : (0x7a5c0000 + r * 0x1111) >>> 0);
+  [SEL_KSCR, SEL_KCODE, SEL_KSCR, SEL_KSCR, SEL_KSCR, SEL_KSCR].forEach((sel, s) => t2(0x48 + 4 * s, sel));
+  dv.setUint16(TSS2_OFF + 0x66, 0x68, true);
   dv.setUint32(TSS_OFF + 4, RING0_STACK, true);
   dv.setUint32(TSS_OFF + 8, SEL_KFLAT, true);
   dv.setUint16(TSS_OFF + 0x66, 0x68, true); // I/O map base at the limit: no bitmap, IOPL rules
@@ -213,6 +224,9 @@ function emitPmHandler(e: Emitter): void {
   // The call gate's target: ends the test from ring 0 (reached from ring 3 with a stack switch).
   e.label('gate_target');
   e.b(0xcd, END_VECTOR);
+  // TSS2's entry point: ends the test from the new task.
+  e.label('task_target');
+  e.b(0xcd, END_VECTOR);
 }
 
 /** mov eax, cr2; mov [ctx.cr2], eax */
@@ -238,6 +252,14 @@ function emitFill(e: Emitter, seed: number, label: string): void {
 function emitTest(e: Emitter, mode: Mode, tc: TestCase, count: number, i: number): SeqLayout {
   const m = modeInfo(mode);
   e.label(`test_${i}`);
+  if (!m.real) {
+    // Undo a task switch of the previous test: both TSS descriptors available again, TSS2's
+    // image afresh from the ROM, TR = the harness TSS, CR0.TS clear.
+    e.movImm16(0, SEL_KFLAT); e.movSreg(3, 0); e.movSreg(0, 0);
+    for (const sel of [SEL_TSS, SEL_TSS2]) { e.b(0x80, 0x25); e.d32(SYS + sel + 5); e.b(0xfd); } // and byte [..], ~busy
+    e.movImm(6, ROM_LINEAR + TSS2_OFF); e.movImm(7, SYS + TSS2_OFF); e.movImm(1, 0x68); e.b(0xfc, 0xf3, 0xa4); // cld; rep movsb
+    e.movImm16(0, SEL_TSS); e.b(0x0f, 0x00, 0xd8, 0x0f, 0x06); // ltr ax; clts
+  }
   const seg = m.real ? RM_SEG : m.ring === 3 ? SEL_USCR : SEL_KSCR;
   e.movImm16(0, seg);
   for (const s of [3, 0, 4, 5]) e.movSreg(s, 0);
@@ -334,7 +356,7 @@ export function buildRom(mode: Mode, tests: readonly TestCase[], counts?: readon
   e.jmp('finish');
 
   if (!m.real) {
-    e.buf.set(systemBlob(ROM_LINEAR + e.offset('stubs'), ROM_LINEAR + e.offset('gate_target')), 0);
+    e.buf.set(systemBlob(ROM_LINEAR + e.offset('stubs'), ROM_LINEAR + e.offset('gate_target'), ROM_LINEAR + e.offset('task_target')), 0);
     const dv = new DataView(e.buf.buffer);
     dv.setUint16(GDTR_AT, GDT_ENTRIES * 8 - 1, true); dv.setUint32(GDTR_AT + 2, SYS, true);
     dv.setUint16(IDTR_AT, IDT_VECTORS * 8 - 1, true); dv.setUint32(IDTR_AT + 2, SYS + IDT_OFF, true);
