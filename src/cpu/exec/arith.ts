@@ -44,20 +44,26 @@ function maskOf(size: number): number {
 
 const OP_ADD = 0, OP_OR = 1, OP_ADC = 2, OP_SBB = 3, OP_AND = 4, OP_SUB = 5, OP_XOR = 6, OP_CMP = 7;
 
-/** One ALU operation on `size`-bit operands: sets the lazy flags and returns the masked result. */
+/** Lazy-flag operation of each ALU operation, by OP_* index. */
+const ALU_LAZY = [LZ_ADD, LZ_LOGIC, LZ_ADC, LZ_SBB, LZ_LOGIC, LZ_SUB, LZ_LOGIC, LZ_SUB];
+
+/**
+ * One ALU operation on `size`-bit operands: sets the lazy flags and returns the masked result.
+ * Kept small (one setLazy call) so that V8 inlines it into the handlers.
+ */
 function alu(cpu: Cpu, op: number, a: number, b: number, size: number): number {
-  const m = maskOf(size);
   let r: number;
   switch (op) {
-    case OP_ADD: r = (a + b) & m; cpu.setLazy(LZ_ADD, a, b, r, size); return r;
-    case OP_OR: r = (a | b) & m; break;
-    case OP_ADC: r = (a + b + (cpu.getCF() ? 1 : 0)) & m; cpu.setLazy(LZ_ADC, a, b, r, size); return r;
-    case OP_SBB: r = (a - b - (cpu.getCF() ? 1 : 0)) & m; cpu.setLazy(LZ_SBB, a, b, r, size); return r;
-    case OP_AND: r = a & b & m; break;
-    case OP_XOR: r = (a ^ b) & m; break;
-    default: r = (a - b) & m; cpu.setLazy(LZ_SUB, a, b, r, size); return r; // SUB, CMP
+    case OP_ADD: r = a + b; break;
+    case OP_OR: r = a | b; break;
+    case OP_ADC: r = a + b + (cpu.getCF() ? 1 : 0); break;
+    case OP_SBB: r = a - b - (cpu.getCF() ? 1 : 0); break;
+    case OP_AND: r = a & b; break;
+    case OP_XOR: r = a ^ b; break;
+    default: r = a - b; break; // SUB, CMP
   }
-  cpu.setLazy(LZ_LOGIC, a, b, r, size);
+  r &= maskOf(size);
+  cpu.setLazy(ALU_LAZY[op], a, b, r, size);
   return r;
 }
 
