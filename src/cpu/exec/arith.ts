@@ -44,26 +44,24 @@ function maskOf(size: number): number {
 
 const OP_ADD = 0, OP_OR = 1, OP_ADC = 2, OP_SBB = 3, OP_AND = 4, OP_SUB = 5, OP_XOR = 6, OP_CMP = 7;
 
-/** Lazy-flag operation of each ALU operation, by OP_* index. */
-const ALU_LAZY = [LZ_ADD, LZ_LOGIC, LZ_ADC, LZ_SBB, LZ_LOGIC, LZ_SUB, LZ_LOGIC, LZ_SUB];
-
 /**
  * One ALU operation on `size`-bit operands: sets the lazy flags and returns the masked result.
- * Kept small (one setLazy call) so that V8 inlines it into the handlers.
+ * Kept small (one setLazy call) so that V8 inlines it into the handlers. (The LZ_* constants
+ * are read here, not in a module-level table: cpu.ts is still loading when this module runs.)
  */
 function alu(cpu: Cpu, op: number, a: number, b: number, size: number): number {
-  let r: number;
+  let r: number, lz: number;
   switch (op) {
-    case OP_ADD: r = a + b; break;
-    case OP_OR: r = a | b; break;
-    case OP_ADC: r = a + b + (cpu.getCF() ? 1 : 0); break;
-    case OP_SBB: r = a - b - (cpu.getCF() ? 1 : 0); break;
-    case OP_AND: r = a & b; break;
-    case OP_XOR: r = a ^ b; break;
-    default: r = a - b; break; // SUB, CMP
+    case OP_ADD: r = a + b; lz = LZ_ADD; break;
+    case OP_OR: r = a | b; lz = LZ_LOGIC; break;
+    case OP_ADC: r = a + b + (cpu.getCF() ? 1 : 0); lz = LZ_ADC; break;
+    case OP_SBB: r = a - b - (cpu.getCF() ? 1 : 0); lz = LZ_SBB; break;
+    case OP_AND: r = a & b; lz = LZ_LOGIC; break;
+    case OP_XOR: r = a ^ b; lz = LZ_LOGIC; break;
+    default: r = a - b; lz = LZ_SUB; break; // SUB, CMP
   }
   r &= maskOf(size);
-  cpu.setLazy(ALU_LAZY[op], a, b, r, size);
+  cpu.setLazy(lz, a, b, r, size);
   return r;
 }
 
