@@ -216,6 +216,20 @@ describe('restartable REP', () => {
   });
 });
 
+describe('debug traps inside REP', () => {
+  test('TF: a single-step trap after each iteration, EIP at the REP instruction', () => {
+    const code = asm('rep movsb\nnop', 32);
+    const { cpu } = makeCpu('pm32', code);
+    cpu.regs[ECX] = 3; cpu.regs[ESI] = S; cpu.regs[EDI] = T;
+    cpu.setEflags(cpu.getEflags() | 0x100);
+    const traps: Array<[number, number, number]> = [];
+    cpu.events = { onException: (v, _c, _h, eip) => { traps.push([v, eip, cpu.regs[ECX]]); throw new Error('trap'); } };
+    for (let k = 0; k < 3; k++) expect(() => cpu.run(cpu.cycles + 100)).toThrow('trap');
+    expect(traps).toEqual([[1, CODE_BASE, 2], [1, CODE_BASE, 1], [1, CODE_BASE + 2, 0]]);
+    expect(cpu.dr[6] & 0x4000).toBe(0x4000);
+  });
+});
+
 describe('INS/OUTS', () => {
   test('REP OUTSB writes each byte to the port; INSW reads the port', () => {
     const r = run('pm32', `

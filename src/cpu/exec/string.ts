@@ -7,10 +7,12 @@
 // leaves a consistent, restartable state (SDM Vol. 1 7.3.9.3). Long REPs stop early without
 // retiring when virtual time reaches cpu.runUntil or something needs attention (an interrupt),
 // and resume from the registers when run again. Each iteration but the one that retires the
-// instruction adds one cycle. INS/OUTS check the I/O permission before every port access (the
+// instruction adds one cycle. Under TF or a data/I/O breakpoint hit, the REP stops after each
+// iteration so that the #DB trap comes between iterations. INS/OUTS check the I/O permission before every port access (the
 // check also reports I/O breakpoints), so a REP with a zero count checks nothing (as Bochs).
 
-import { ACC_READ, ACC_WRITE, DF, EAX, ECX, EDI, EDX, ES, ESI } from '../constants.js';
+import { ACC_READ, ACC_WRITE, DF, EAX, ECX, EDI, EDX, ES, ESI, TF } from '../constants.js';
+import { DR6_BS } from '../debug.js';
 import { PF_SLOW } from '../../machine/memory.js';
 import { LZ_SUB, type Cpu } from '../cpu.js';
 import { REP_E, REP_NONE, type Exec, type Insn } from '../insn.js';
@@ -193,6 +195,12 @@ function str(cpu: Cpu, i: Insn, op: number, size: number): void {
     }
     cpu.extraCycles += n;
     cpu.yieldBlock = true; // the block's instruction budget no longer matches virtual time
+    if (cpu.slowMode) {
+      // Single-step and data/I/O breakpoint traps come after each iteration, with EIP at the
+      // REP instruction (as Bochs); the run loop delivers the pending trap at the boundary.
+      if (cpu.flags & TF) cpu.debugTrap |= DR6_BS;
+      if (cpu.debugTrap !== 0) cpu.attention = true;
+    }
     if (cpu.cycles >= cpu.runUntil || cpu.attention) {
       cpu.noRetire = true;
       cpu.eip = cpu.prevEip;
