@@ -294,6 +294,40 @@ describe('shifts and rotates', () => {
   }
 });
 
+describe('SHLD/SHRD', () => {
+  for (const n of [16, 32] as const) {
+    for (const left of [true, false]) {
+      const name = left ? 'shld' : 'shrd';
+      test(`${name} ${n}`, () => {
+        const run = new Runner(`${name} ${REG[n][0]}, ${REG[n][1]}, cl`);
+        const countArb = fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(0, 1, n - 1, n, 31, 32));
+        fc.assert(fc.property(operand(n), operand(n), countArb, flagsIn, noise, (d, src, cl, f, hi) => {
+          expect(run.exec({ [EAX]: put(hi, d, n), [EBX]: src, [ECX]: BigInt(cl) }, f)).toBe(-1);
+          const c = cl & 31;
+          if (c === 0) {
+            assertReg(run, EAX, put(hi, d, n));
+            assertFlags(run, f, ARITH);
+            return;
+          }
+          if (c > n) return; // result and flags undefined (16-bit): the model choice is tested elsewhere
+          const N = BigInt(n), C = BigInt(c);
+          // Concatenate D:S (SHLD) or S:D (SHRD) and take the shifted window.
+          const wide = left ? (d << N) | src : (src << N) | d;
+          const r = left ? ((wide << C) >> N) & mask(n) : (wide >> C) & mask(n);
+          const cf = left ? bit(d, n - c) : bit(d, c - 1);
+          let defined = CF | SF | ZF | PF, expected = szp(r, n) | (cf ? CF : 0);
+          if (c === 1) {
+            defined |= OF;
+            if (bit(r, n - 1) !== bit(d, n - 1)) expected |= OF; // sign change
+          }
+          assertReg(run, EAX, put(hi, r, n));
+          assertFlags(run, expected, defined);
+        }), params);
+      });
+    }
+  }
+});
+
 // ---------------------------------------------------------------- bit instructions
 
 describe('BT family and bit scans', () => {
