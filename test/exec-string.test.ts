@@ -4,7 +4,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { CF, EAX, ECX, EDI, ESI, ES, FS, ZF } from '../src/cpu/constants.js';
+import { CF, EAX, ECX, EDI, ESI, ES, FS, TR, ZF } from '../src/cpu/constants.js';
 import { asm, CODE_BASE, makeCpu } from './helpers/harness.js';
 import { run, runUntilEip } from './helpers/exec.js';
 
@@ -244,6 +244,21 @@ describe('INS/OUTS', () => {
     expect(r.bus.writes).toEqual([[0xe9, 1, 0x41], [0xe9, 1, 0x42], [0xe9, 1, 0x43]]);
     expect(r.mem.view.getUint16(T, true)).toBe(0xbeef);
     expect(r.cpu.regs[EDI]).toBe(T + 2);
+  });
+
+  test('the I/O permission is checked even for a REP with a zero count (as Bochs)', () => {
+    const r = run('pm32', `
+      xor ecx, ecx
+      mov dx, 0xe9
+      rep outsb
+    `, ({ cpu, mem }) => {
+      // CPL 3 > IOPL 0, and a TSS without room for an I/O bitmap: every port is denied.
+      mem.view.setUint16(0x3066, 0x68, true);
+      cpu.setSegCache(TR, 0x38, 0x3000, 0x67, 0x8b);
+      cpu.setCpl(3);
+    });
+    expect(r.vector).toBe(13);
+    expect(r.bus.writes).toEqual([]);
   });
 
   test('INS checks the destination before reading the port', () => {

@@ -8,8 +8,7 @@
 // retiring when virtual time reaches cpu.runUntil or something needs attention (an interrupt),
 // and resume from the registers when run again. Each iteration but the one that retires the
 // instruction adds one cycle. Under TF or a data/I/O breakpoint hit, the REP stops after each
-// iteration so that the #DB trap comes between iterations. INS/OUTS check the I/O permission before every port access (the
-// check also reports I/O breakpoints), so a REP with a zero count checks nothing (as Bochs).
+// iteration so that the #DB trap comes between iterations.
 
 import { ACC_READ, ACC_WRITE, DF, EAX, ECX, EDI, EDX, ES, ESI, TF } from '../constants.js';
 import { DR6_BS } from '../debug.js';
@@ -81,7 +80,6 @@ function once(cpu: Cpu, i: Insn, op: number, size: number): void {
     case INS: {
       // The destination is checked for writing before the port is read, so a fault does not
       // lose (or repeat) a port read.
-      checkIoPermission(cpu, cpu.regs[EDX] & 0xffff, size);
       const lin = cpu.linear(ES, di, size, true);
       cpu.probeWrite(lin, size);
       const v = cpu.ioRead(cpu.regs[EDX] & 0xffff, size as 1 | 2 | 4);
@@ -93,7 +91,6 @@ function once(cpu: Cpu, i: Insn, op: number, size: number): void {
       return;
     }
     default: // OUTS
-      checkIoPermission(cpu, cpu.regs[EDX] & 0xffff, size);
       cpu.ioWrite(cpu.regs[EDX] & 0xffff, size as 1 | 2 | 4, read(cpu, i.seg, si, size));
       advance(cpu, ESI, a32, delta);
   }
@@ -164,6 +161,9 @@ function blockChunk(cpu: Cpu, i: Insn, move: boolean, size: number, max: number)
 
 /** Runs `op` once, or under its REP prefix (REPE/REPNE conditions for CMPS/SCAS). */
 function str(cpu: Cpu, i: Insn, op: number, size: number): void {
+  // The I/O permission is checked first, even for a REP with a zero count (as Bochs does). A
+  // REP that stops early checks again when it resumes, so I/O breakpoints trap per iteration.
+  if (op === INS || op === OUTS) checkIoPermission(cpu, cpu.regs[EDX] & 0xffff, size);
   if (i.rep === REP_NONE) {
     once(cpu, i, op, size);
     return;
