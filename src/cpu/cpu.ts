@@ -75,6 +75,7 @@ export interface CpuState {
   gdtr: number[]; idtr: number[]; msrs: Array<[number, string]>; tscOffset: string;
   a20Mask: number; icount: number; extraCycles: number; halted: boolean; shutdown: boolean;
   intrLine: boolean; nmiPending: boolean; nmiBlocked: boolean; shadowAt: number;
+  inhibitDebugAt: number; debugTrap: number;
   /** Triples: linear page, read entry, write entry. */
   tlb: number[];
 }
@@ -90,8 +91,10 @@ export class Cpu {
   lzA = 0;
   lzB = 0;
   lzRes = 0;
-  lzMask = 0xffffffff;
-  lzSign = 0x80000000;
+  // Mask and sign bit of the lazy operation's size, as int32 patterns (-1, -0x80000000 for 32
+  // bits) so that V8 keeps them as small integers rather than boxed doubles.
+  lzMask = -1;
+  lzSign = -0x80000000;
   cr0 = 0x60000010;
   cr2 = 0;
   cr3 = 0;
@@ -110,8 +113,8 @@ export class Cpu {
   readonly msrs = new Map<number, bigint>();
   /** TSC offset written by WRMSR(TSC): the TSC reads readTsc() + tscOffset. */
   tscOffset = 0n;
-  /** Physical address mask: bit 20 cleared while the A20 gate is disabled. */
-  a20Mask = 0xffffffff;
+  /** Physical address mask (int32): bit 20 cleared while the A20 gate is disabled, else -1. */
+  a20Mask = -1;
 
   // ---- Execution state ----
   icount = 0;
@@ -250,8 +253,8 @@ export class Cpu {
     this.lzA = a;
     this.lzB = b;
     this.lzRes = res;
-    this.lzMask = size === 32 ? 0xffffffff : size === 16 ? 0xffff : 0xff;
-    this.lzSign = size === 32 ? 0x80000000 : size === 16 ? 0x8000 : 0x80;
+    this.lzMask = size === 32 ? -1 : size === 16 ? 0xffff : 0xff;
+    this.lzSign = size === 32 ? -0x80000000 : size === 16 ? 0x8000 : 0x80;
   }
   /** INC/DEC: like ADD/SUB of 1 but CF keeps its value, so it is materialised first. */
   setLazyIncDec(op: number, a: number, res: number, size: number): void {
@@ -274,7 +277,7 @@ export class Cpu {
     const m = this.lzMask;
     const a = (this.lzA & m) >>> 0, b = (this.lzB & m) >>> 0, r = (this.lzRes & m) >>> 0;
     const cin = ((r - a - b) & m) === 0 ? 0 : 1;
-    return a + b + cin > m;
+    return a + b + cin > m >>> 0;
   }
   private sbbBorrow(): boolean {
     const m = this.lzMask;
@@ -863,7 +866,8 @@ export class Cpu {
       msrs: [...this.msrs].map(([k, v]): [number, string] => [k, v.toString()]), tscOffset: this.tscOffset.toString(),
       a20Mask: this.a20Mask, icount: this.icount, extraCycles: this.extraCycles,
       halted: this.halted, shutdown: this.shutdown, intrLine: this.intrLine, nmiPending: this.nmiPending,
-      nmiBlocked: this.nmiBlocked, shadowAt: this.shadowAt, tlb,
+      nmiBlocked: this.nmiBlocked, shadowAt: this.shadowAt, inhibitDebugAt: this.inhibitDebugAt,
+      debugTrap: this.debugTrap, tlb,
     };
   }
   restoreState(s: CpuState): void {
@@ -893,6 +897,8 @@ export class Cpu {
     this.nmiPending = s.nmiPending;
     this.nmiBlocked = s.nmiBlocked;
     this.shadowAt = s.shadowAt;
+    this.inhibitDebugAt = s.inhibitDebugAt;
+    this.debugTrap = s.debugTrap;
     flushTlb(this, false);
     const tlb = s.tlb;
     for (let k = 0; k < tlb.length; k += 3) {
