@@ -184,7 +184,7 @@ export class Machine {
 
   /** The A20 gate: the CPU masks physical address bit 20 while it is disabled. */
   private setA20(enabled: boolean): void {
-    const mask = enabled ? 0xffffffff : A20_OFF_MASK;
+    const mask = enabled ? -1 : A20_OFF_MASK;
     if (this.cpu.a20Mask === mask) return;
     this.cpu.a20Mask = mask;
     flushTlb(this.cpu, false);
