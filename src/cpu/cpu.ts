@@ -559,7 +559,8 @@ export class Cpu {
   probeWrite(lin: number, size: number): void {
     const user = this.cpl === 3;
     this.translateLinear(lin, ACC_WRITE, user);
-    if ((lin & 0xfff) + size > 0x1000) this.translateLinear((lin + size - 1) | 0, ACC_WRITE, user);
+    // The second page is checked at its first byte: that is the address a fault reports in CR2.
+    if ((lin & 0xfff) + size > 0x1000) this.translateLinear(((lin | 0xfff) + 1) | 0, ACC_WRITE, user);
   }
   readLinear8(lin: number, user: boolean): number {
     if (this.slowMode) debugDataAccess(this, lin, 1, false);
@@ -575,8 +576,12 @@ export class Cpu {
   readLinear32(lin: number, user: boolean): number {
     if (this.slowMode) debugDataAccess(this, lin, 4, false);
     if ((lin & 0xfff) > 0xffc) {
+      // Both pages are translated first page first (a fault in the second reports its first byte).
+      const split = 0x1000 - (lin & 0xfff);
+      const p1 = this.translateLinear(lin, ACC_READ, user);
+      const p2 = this.translateLinear((lin + split) | 0, ACC_READ, user);
       let v = 0;
-      for (let k = 3; k >= 0; k--) v = (v << 8) | this.readPhys8(this.translateLinear((lin + k) | 0, ACC_READ, user));
+      for (let k = 3; k >= 0; k--) v = (v << 8) | this.readPhys8(k < split ? p1 + k : p2 + (k - split));
       return v;
     }
     return this.readPhys32(this.translateLinear(lin, ACC_READ, user));
