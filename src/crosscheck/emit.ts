@@ -56,10 +56,6 @@ export class Emitter {
     this.labelOrder.push(name);
   }
 
-  has(name: string): boolean {
-    return this.labels.has(name);
-  }
-
   /** ROM offset of a label (after resolve() for forward ones). */
   offset(name: string): number {
     const v = this.labels.get(name);
@@ -75,11 +71,6 @@ export class Emitter {
   ref(kind: FixKind, label: string, addend = 0): void {
     this.fixups.push({ at: this.pos, kind, label, addend });
     this.pos += kind === 'rel8' ? 1 : kind === 'rel16' || kind === 'abs16' ? 2 : 4;
-  }
-
-  /** A code address operand of the current width (abs16 in 16-bit code, linear in 32-bit). */
-  refAddr(label: string, addend = 0): void {
-    this.ref(this.bits === 16 ? 'abs16' : 'lin32', label, addend);
   }
 
   resolve(): void {

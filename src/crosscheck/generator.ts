@@ -827,6 +827,9 @@ function genModrm(g: Gen, f: OpForm, o32: boolean, opc: number[], pre: () => num
   if (mem) g.setupMem(mem);
   for (const s of setups) s();
   g.emit(g.encode(prefixes, opc, regField, rm, imm), key, { r: fx.r, d: fx.d, x: fx.x ?? f.undefinedFlags });
+  // LAR r32: the SDM leaves bits 19:16 of the result undefined (mask 00FxFF00H); keep the
+  // defined low half only (MOVZX leaves the flags, ZF being LAR's answer).
+  if (name === 'lar' && o32) g.emit([...g.osz(true), 0x0f, 0xb7, 0xc0 | (regField << 3) | regField], 'setup:movzx');
   return true;
 }
 

@@ -59,6 +59,7 @@ const QEMU_EXCLUDE = new Set<string>([
   'cr-reserved', // MOV CR1/CR5-7 at CPL 3: QEMU #UD, Bochs #GP(0)
   'cmpxchg8b', // QEMU changes flags besides ZF
   'pf', // #PF of a read-modify-write: QEMU reports a read (error code bit 1 clear), Bochs a write
+  'les', 'lfs', 'lgs', // segment state after loading refused/null selectors differs from Bochs
 ]);
 
 const profile = (name: string, exclude: Set<string>, popfExtra: number, ignoreFlags = 0): PeerProfile => ({ name, exclude, popfExtra, ignoreFlags });
