@@ -1,4 +1,4 @@
-// `npm run bench -- [--peers] [--json] [--runs N] [--quick] [--only a,b]`
+// `npm run bench -- [--peers] [--json] [--runs N] [--quick] [--only a,b] [--clock wall|cpu]`
 //
 // The speed benchmark: each workload ROM of corpus/bench (src/bench/workloads.ts) on trapdiff
 // in-process, as MIPS (its exact instruction count over the median wall time of N runs) and as
@@ -6,7 +6,8 @@
 // Bochs and QEMU in the same run, and trapdiff's speed as a fraction of each. Every run's
 // checksum must match the others' (and the recorded one): a mismatch is reported and makes the
 // exit status 1. The table goes to stdout (--json: one JSON object instead), progress to
-// stderr. docs/BENCH.md describes the method and the figures.
+// stderr. --clock cpu times by CPU time (user + system) instead of wall time, which a busy
+// machine disturbs less. docs/BENCH.md describes the method and the figures.
 
 import { cpus, totalmem } from 'node:os';
 import { availablePeers, type Peer } from '../src/bench/peers.js';
@@ -21,21 +22,26 @@ interface Options {
   runs: number;
   quick: boolean;
   only: string[] | null;
+  clock: 'wall' | 'cpu';
 }
 
-const USAGE = 'npm run bench -- [--peers] [--json] [--runs N] [--quick] [--only alu,mem,...]';
+const USAGE = 'npm run bench -- [--peers] [--json] [--runs N] [--quick] [--only alu,mem,...] [--clock wall|cpu]';
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { peers: false, json: false, runs: 3, quick: false, only: null };
+  const o: Options = { peers: false, json: false, runs: 3, quick: false, only: null, clock: 'wall' };
   for (let k = 0; k < argv.length; k++) {
     const a = argv[k];
     if (a === '--peers') o.peers = true;
     else if (a === '--json') o.json = true;
     else if (a === '--quick') o.quick = true;
-    else if (a === '--runs' || a === '--only') {
+    else if (a === '--runs' || a === '--only' || a === '--clock') {
       const v = argv[++k];
       if (v === undefined) throw new Error(`${a} needs a value\nusage: ${USAGE}`);
       if (a === '--only') o.only = v.split(',');
+      else if (a === '--clock') {
+        if (v !== 'wall' && v !== 'cpu') throw new Error(`--clock ${v}: wall or cpu`);
+        o.clock = v;
+      }
       else if (!/^[1-9]\d*$/.test(v)) throw new Error(`--runs ${v}: not a positive integer`);
       else o.runs = Number(v);
     } else throw new Error(`unknown option ${a}\nusage: ${USAGE}`);
@@ -49,7 +55,9 @@ function parseOptions(argv: string[]): Options {
 interface Result {
   /** Wall time of each run, in seconds. */
   seconds: number[];
-  /** Median of `seconds`, less the emulator's startup baseline where it has one. */
+  /** CPU time (user + system) of each run, in seconds. */
+  cpuSeconds: number[];
+  /** Median time by the chosen clock, less the emulator's startup baseline where it has one. */
   netSeconds: number | null;
   mips: number | null;
   output: string;
@@ -81,9 +89,12 @@ function median(xs: number[]): number {
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
+type Timed = Omit<Result, 'netSeconds' | 'mips' | 'checksumOk'>;
+
 /** N timed runs; stops at the first error (a run that fails once would fail again). */
-async function timeRuns(runs: number, run: () => Promise<{ seconds: number; output: string; instructions?: number }>): Promise<Omit<Result, 'netSeconds' | 'mips' | 'checksumOk'>> {
+async function timeRuns(runs: number, run: () => Promise<{ seconds: number; cpuSeconds: number; output: string; instructions?: number }>): Promise<Timed> {
   const seconds: number[] = [];
+  const cpuSeconds: number[] = [];
   let output = '';
   let instructionsCounted: number | undefined;
   for (let k = 0; k < runs; k++) {
@@ -91,19 +102,23 @@ async function timeRuns(runs: number, run: () => Promise<{ seconds: number; outp
     try {
       r = await run();
     } catch (e) {
-      return { seconds, output, error: errorText(e) };
+      return { seconds, cpuSeconds, output, error: errorText(e) };
     }
-    if (k > 0 && r.output !== output) return { seconds, output, error: `output changed between runs: ${JSON.stringify(output)}, then ${JSON.stringify(r.output)}` };
+    if (k > 0 && r.output !== output) return { seconds, cpuSeconds, output, error: `output changed between runs: ${JSON.stringify(output)}, then ${JSON.stringify(r.output)}` };
     seconds.push(r.seconds);
+    cpuSeconds.push(r.cpuSeconds);
     output = r.output;
     instructionsCounted = r.instructions;
   }
-  return { seconds, output, ...(instructionsCounted === undefined ? {} : { instructionsCounted }) };
+  return { seconds, cpuSeconds, output, ...(instructionsCounted === undefined ? {} : { instructionsCounted }) };
 }
 
-function finish(r: Omit<Result, 'netSeconds' | 'mips' | 'checksumOk'>, instructions: number, baseline: number | null): Result {
+/** The median time of the runs by the chosen clock. */
+const medianTime = (r: Timed, clock: Options['clock']): number => median(clock === 'wall' ? r.seconds : r.cpuSeconds);
+
+function finish(r: Timed, clock: Options['clock'], instructions: number, baseline: number | null): Result {
   if (r.error !== undefined || r.seconds.length === 0) return { ...r, netSeconds: null, mips: null, checksumOk: false };
-  const net = median(r.seconds) - (baseline ?? 0);
+  const net = medianTime(r, clock) - (baseline ?? 0);
   // A net time at or below zero means the workload is lost in the peer's startup noise.
   return { ...r, netSeconds: net > 0 ? net : null, mips: net > 0 ? instructions / net / 1e6 : null, checksumOk: false };
 }
@@ -130,7 +145,7 @@ async function main(): Promise<number> {
     log(`${p.name}: baseline (null ROM) x${o.runs}`);
     const r = await timeRuns(o.runs, () => p.run(readRom(NULL_WORKLOAD)));
     if (r.error !== undefined) log(`${p.name}: baseline failed: ${r.error}`);
-    baselines.set(p.name, r.error === undefined ? median(r.seconds) : null);
+    baselines.set(p.name, r.error === undefined ? medianTime(r, o.clock) : null);
   }
 
   const reports: WorkloadReport[] = [];
@@ -139,13 +154,13 @@ async function main(): Promise<number> {
     const iterations = romIterations(rom);
     const instructions = instructionCount(w, iterations);
     log(`trapdiff: ${w.name} (${instructions} instructions) x${o.runs}`);
-    const trapdiff = finish(await timeRuns(o.runs, async () => runTrapdiff(w, rom)), instructions, null);
+    const trapdiff = finish(await timeRuns(o.runs, async () => runTrapdiff(w, rom)), o.clock, instructions, null);
     if (trapdiff.error !== undefined) log(`trapdiff: ${w.name}: ${trapdiff.error}`);
     const peerResults: WorkloadReport['peers'] = {};
     for (const p of peers) {
       log(`${p.name}: ${w.name} x${o.runs}`);
       const baseline = baselines.get(p.name) ?? null;
-      const r = finish(await timeRuns(o.runs, () => p.run(rom)), instructions, baseline);
+      const r = finish(await timeRuns(o.runs, () => p.run(rom)), o.clock, instructions, baseline);
       if (r.error !== undefined) log(`${p.name}: ${w.name}: ${r.error}`);
       peerResults[p.name] = { ...r, baselineSeconds: baseline, trapdiffRatio: null };
     }
@@ -178,8 +193,9 @@ async function main(): Promise<number> {
     },
     runs: o.runs,
     quick: o.quick,
+    clock: o.clock,
     method: {
-      mips: 'exact retired-instruction count of the workload (REP string instruction = 1, faulting instruction = 0) / median wall time',
+      mips: `exact retired-instruction count of the workload (REP string instruction = 1, faulting instruction = 0) / median ${o.clock === 'wall' ? 'wall' : 'CPU (user + system)'} time`,
       trapdiff: 'in-process, Machine.run() only',
       peers: Object.fromEntries(peers.map((p) => [p.name, `${p.measures}, minus its median time on the null ROM`])),
       trapdiffRatio: 'trapdiff MIPS / peer MIPS (1 = as fast as the peer)',
@@ -211,7 +227,7 @@ function formatTable(reports: WorkloadReport[], peerNames: string[], snapshot: S
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
   const line = (cells: string[]): string => cells.map((s, c) => (c === 0 ? s.padEnd(widths[c]) : s.padStart(widths[c]))).join('  ');
   const out = [
-    `trapdiff benchmark: median of ${o.runs} run(s)${o.quick ? ', --quick sizes' : ''}; MIPS = the workload's exact instruction count / wall time`,
+    `trapdiff benchmark: median of ${o.runs} run(s)${o.quick ? ', --quick sizes' : ''}; MIPS = the workload's exact instruction count / ${o.clock === 'wall' ? 'wall' : 'CPU'} time`,
     line(head),
     ...rows.map(line),
     '',

@@ -1,9 +1,10 @@
 // The peer emulators a user would pick instead of trapdiff, run on the benchmark ROMs: v86
 // in-process (JIT to WebAssembly), Bochs through ../shared/peers/bochs-vmx/run-rom and QEMU
-// (TCG) as child processes. Each run returns the guest's port 0xE9 output and a wall time:
-// for v86 from starting the emulator to the checksum's newline (its WebAssembly compile is
-// before the start), for Bochs and QEMU the whole process, startup included; the benchmark
-// subtracts each peer's time on the null ROM from its other times.
+// (TCG) as child processes. Each run returns the guest's port 0xE9 output, a wall time and a
+// CPU time (user + system): for v86 from starting the emulator to the checksum's newline (its
+// WebAssembly compile is before the start), for Bochs and QEMU the whole process tree, startup
+// included (CPU time through /usr/bin/time); the benchmark subtracts each peer's time on the
+// null ROM from its other times.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,8 @@ import { ROM_SIZE } from './workloads.js';
 export interface PeerRun {
   /** Wall time in seconds (see the file comment for what it covers). */
   seconds: number;
+  /** User + system CPU time in seconds, over the same span. */
+  cpuSeconds: number;
   /** The guest's port 0xE9 output. */
   output: string;
   /** The peer's own instruction counter, where it has one. */
@@ -34,6 +37,8 @@ const TIMEOUT_SECONDS = 600;
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const BOCHS_RUN_ROM = resolve(REPO, '../shared/peers/bochs-vmx/run-rom');
 const QEMU = 'qemu-system-i386';
+/** GNU time: the CPU time of a child process tree (Node reports none for children). */
+const GNU_TIME = '/usr/bin/time';
 const DEBUG_PORT = 0xe9;
 
 /** The subset of v86's instance the runner touches beyond its typed API. */
@@ -61,14 +66,17 @@ function v86Peer(): Peer {
           emu.add_listener('emulator-ready', () => {
             let output = '';
             let t0 = 0;
+            let c0 = process.cpuUsage();
             (emu as unknown as V86Internals).v86.cpu.io.register_write(DEBUG_PORT, null, (byte) => {
               output += String.fromCharCode(byte);
               if (byte !== 0x0a) return;
               const seconds = (performance.now() - t0) / 1000;
+              const c = process.cpuUsage(c0);
               clearTimeout(timer);
-              done({ seconds, output, instructions: emu.get_instruction_counter() });
+              done({ seconds, cpuSeconds: (c.user + c.system) / 1e6, output, instructions: emu.get_instruction_counter() });
             });
             t0 = performance.now();
+            c0 = process.cpuUsage();
             void emu.run();
           });
         });
@@ -79,18 +87,23 @@ function v86Peer(): Peer {
   };
 }
 
-/** Runs `cmd` and returns its wall time, stdout and exit status. */
-function timeProcess(cmd: string, args: string[]): Promise<{ seconds: number; stdout: string; status: number | null }> {
+/** Runs `cmd` under GNU time; returns its wall time, CPU time and stdout. */
+function timeProcess(dir: string, cmd: string, args: string[]): Promise<{ seconds: number; cpuSeconds: number; stdout: string }> {
+  const timeFile = join(dir, 'time.out');
   return new Promise((done, fail) => {
     const t0 = performance.now();
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(GNU_TIME, ['-f', '%U %S', '-o', timeFile, cmd, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_SECONDS * 1000);
     child.stdout.on('data', (c: Buffer) => chunks.push(c));
     child.on('error', fail);
-    child.on('close', (status) => {
+    child.on('close', () => {
+      const seconds = (performance.now() - t0) / 1000;
       clearTimeout(timer);
-      done({ seconds: (performance.now() - t0) / 1000, stdout: Buffer.concat(chunks).toString('latin1'), status });
+      // GNU time writes "Command exited with non-zero status N" first when the status is not 0.
+      const m = /([\d.]+) ([\d.]+)\s*$/.exec(existsSync(timeFile) ? readFileSync(timeFile, 'latin1') : '');
+      if (m === null) fail(new Error(`${cmd}: no CPU time from ${GNU_TIME}`));
+      else done({ seconds, cpuSeconds: Number(m[1]) + Number(m[2]), stdout: Buffer.concat(chunks).toString('latin1') });
     });
   });
 }
@@ -111,9 +124,9 @@ function bochsPeer(): Peer {
   return {
     name: 'bochs',
     measures: 'whole run-rom process (Bochs 3.0 built without debugger, Core Duo model)',
-    run: (rom) => withRomFile(rom, async (_dir, romPath) => {
-      const r = await timeProcess(BOCHS_RUN_ROM, [romPath, String(TIMEOUT_SECONDS)]);
-      return { seconds: r.seconds, output: r.stdout };
+    run: (rom) => withRomFile(rom, async (dir, romPath) => {
+      const r = await timeProcess(dir, BOCHS_RUN_ROM, [romPath, String(TIMEOUT_SECONDS)]);
+      return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, output: r.stdout };
     }),
   };
 }
@@ -124,11 +137,11 @@ function qemuPeer(): Peer {
     measures: 'whole qemu-system-i386 process (TCG)',
     run: (rom) => withRomFile(rom, async (dir, romPath) => {
       const out = join(dir, 'debugcon.out');
-      const r = await timeProcess(QEMU, [
+      const r = await timeProcess(dir, QEMU, [
         '-display', 'none', '-nodefaults', '-accel', 'tcg', '-bios', romPath,
         '-device', 'isa-debug-exit,iobase=0xf4,iosize=1', '-debugcon', `file:${out}`,
       ]);
-      return { seconds: r.seconds, output: existsSync(out) ? readFileSync(out, 'latin1') : '' };
+      return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, output: existsSync(out) ? readFileSync(out, 'latin1') : '' };
     }),
   };
 }
@@ -141,9 +154,11 @@ function qemuInstalled(): boolean {
 export function availablePeers(): { peers: Peer[]; missing: string[] } {
   const peers: Peer[] = [v86Peer()];
   const missing: string[] = [];
-  if (existsSync(BOCHS_RUN_ROM)) peers.push(bochsPeer());
+  const timed = existsSync(GNU_TIME);
+  if (!timed) missing.push(`bochs, qemu: ${GNU_TIME} (Debian package "time") not installed`);
+  else if (existsSync(BOCHS_RUN_ROM)) peers.push(bochsPeer());
   else missing.push(`bochs: ${BOCHS_RUN_ROM} not found`);
-  if (qemuInstalled()) peers.push(qemuPeer());
-  else missing.push(`qemu: ${QEMU} not installed`);
+  if (timed && qemuInstalled()) peers.push(qemuPeer());
+  else if (timed) missing.push(`qemu: ${QEMU} not installed`);
   return { peers, missing };
 }

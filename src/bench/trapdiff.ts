@@ -1,12 +1,13 @@
-// trapdiff's side of the benchmark: a workload ROM on a fresh machine, in-process, timed over
-// Machine.run() alone (making the machine and loading the ROM are not the guest's work); and
-// the snapshot/restore rate.
+// trapdiff's side of the benchmark: a workload ROM on a fresh machine, in-process, timed (wall
+// and CPU time) over Machine.run() alone (making the machine and loading the ROM are not the
+// guest's work); and the snapshot/restore rate.
 
 import { createMachine, type Machine } from '../machine/machine.js';
 import { instructionCount, patchIterations, readRom, romIterations, type Workload } from './workloads.js';
 
 export interface TrapdiffRun {
   seconds: number;
+  cpuSeconds: number;
   output: string;
   instructions: number;
 }
@@ -26,13 +27,16 @@ function bootMachine(rom: Uint8Array): Machine {
  */
 export function runTrapdiff(w: Workload, rom: Uint8Array): TrapdiffRun {
   const expected = instructionCount(w, romIterations(rom));
-  const r = bootMachine(rom).run({ maxInsns: expected + 1000 });
+  const m = bootMachine(rom);
+  const c0 = process.cpuUsage();
+  const r = m.run({ maxInsns: expected + 1000 });
+  const c = process.cpuUsage(c0);
   if (r.stop !== 'poweroff' || r.instructions !== expected) {
     const why = r.error !== undefined ? `: ${r.error}` : '';
     throw new Error(`${w.name}: stopped by ${r.stop}${why} after ${r.instructions} instructions ` +
       `(expected poweroff after ${expected}), output ${JSON.stringify(r.debugOutput)}`);
   }
-  return { seconds: r.seconds, output: r.debugOutput, instructions: r.instructions };
+  return { seconds: r.seconds, cpuSeconds: (c.user + c.system) / 1e6, output: r.debugOutput, instructions: r.instructions };
 }
 
 export interface SnapshotRate {
