@@ -564,7 +564,7 @@ function genForm(g: Gen, f: OpForm): boolean {
     const push = (v: number): void => g.emit([0x68, ...le(v, w)], 'setup:push');
     // Ring 0, protected mode: sometimes an IRET to ring 3 (SS:ESP in the frame; the DPL-0 data
     // segment registers become null, SDM IRET RETURN-TO-OUTER-PRIVILEGE-LEVEL).
-    const outer = name === 'iret' && !m.real && m.ring === 0 && rng.chance(0.25);
+    const outer = name === 'iret' && !m.real && m.ring === 0 && !g.peer.exclude.has('iret-outer') && rng.chance(0.25);
     if (outer) {
       push(SEL_USCR);
       g.emit([0x54], 'setup:push'); // push esp: the ring-3 stack is this one, 4 bytes down
