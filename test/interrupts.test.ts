@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { EXC_DF, EXC_GP, EXC_NP, EXC_PF, EXC_SS, EXC_TS, EXC_UD, IF, RF } from '../src/cpu/constants.js';
 import { EV_EXTERNAL, EV_NMI, EV_PRIVSW, EV_SOFTWARE } from '../src/cpu/interrupts.js';
+import { makePeer, peerAvailable } from '../src/crosscheck/peers.js';
 import { asm, CODE_BASE, makeCpu, runToHlt, SEL, STACK_TOP, step, type Harness } from './helpers/harness.js';
 import { dword, enterRing3, gate, gdtEntry, INT_GATE, record, segDescriptor, setupTss, TRAP_GATE, TSS_BASE, TSS_SEL } from './helpers/idt.js';
 
@@ -368,4 +369,259 @@ describe('NMI and INTR', () => {
     expect(h.cpu.eip).toBe(HANDLER + 1);
     expect(dword(h, STACK_TOP - 12)).toBe(CODE_BASE + 3);
   });
+});
+
+/**
+ * A ROM run by trapdiff and by Bochs (QEMU differs in RF and EXT, see docs/CPU-MODEL.md): each
+ * case prints vector, error code, pushed EIP and pushed EFLAGS from its handler: INT through a
+ * not-present gate, #UD through one (EXT), #GP's RF, single-step over INT n (no trap until after
+ * the instruction following the handler's IRET) and DR6, a write breakpoint and DR6, PUSHF in V86
+ * with IOPL 0, #GP with a not-present #GP gate (#DF), INT3 from ring 3 through a DPL-0 gate.
+ */
+const INT_ROM = `start:
+  cli
+  xor ax, ax
+  mov ds, ax
+  mov es, ax
+  mov si, gdt - 0xF0000
+  mov di, 0x1000
+  mov cx, gdt_end - gdt
+  cs rep movsb
+  o32 lgdt [cs:gdtr - 0xF0000]
+  o32 lidt [cs:idtr - 0xF0000]
+  mov eax, cr0
+  or al, 1
+  mov cr0, eax
+  jmp dword 0x08:pm32
+bits 32
+pm32:
+  mov ax, 0x10
+  mov ds, ax
+  mov es, ax
+  mov ss, ax
+  mov fs, ax
+  mov gs, ax
+  mov esp, 0x9000
+  mov edi, 0x2000
+  mov ecx, 0x50 * 2
+  xor eax, eax
+  rep stosd
+  mov esi, vectors
+.idt:
+  movzx ebx, word [esi]
+  cmp ebx, 0xffff
+  je .done
+  mov eax, [esi + 2]
+  mov [0x2000 + ebx*8], ax
+  mov word [0x2002 + ebx*8], 0x08
+  mov word [0x2004 + ebx*8], 0x8e00
+  shr eax, 16
+  mov [0x2006 + ebx*8], ax
+  add esi, 6
+  jmp .idt
+.done:
+  mov byte [0x2005 + 0x40*8], 0x0e     ; INT 40h: gate not present
+  mov dword [0x4004], 0x8000           ; TSS: ESP0, SS0, I/O map base beyond the limit
+  mov dword [0x4008], 0x10
+  mov word [0x4066], 0x68
+  mov ax, 0x28
+  ltr ax
+
+  ; T1: INT n through a not-present gate: #NP(40h*8+2)
+  mov dword [0x3000], t2
+  int 0x40
+t2:
+  ; T2: #UD through a not-present gate: #NP(6*8+2+EXT)
+  mov dword [0x3000], t3
+  mov byte [0x2005 + 6*8], 0x0e
+  ud2
+t3:
+  ; T3: #GP(sel) with its EFLAGS image (RF)
+  mov dword [0x3000], t4
+  mov ax, 0x5c
+  mov ds, ax
+t4:
+  ; T4: single-step over INT 41h
+  mov dword [0x3000], t5
+  xor eax, eax
+  mov dr6, eax
+  pushfd
+  or dword [esp], 0x100
+  popfd
+  int 0x41
+t5:
+  mov eax, dr6
+  call hex
+  ; T5: a write breakpoint on 0x6000 (4 bytes)
+  mov dword [0x3000], t6
+  xor eax, eax
+  mov dr6, eax
+  mov eax, 0x6000
+  mov dr0, eax
+  mov eax, 0x000d0001
+  mov dr7, eax
+  mov dword [0x6002], 1
+  nop
+t6:
+  mov eax, dr6
+  call hex
+  xor eax, eax
+  mov dr7, eax
+  ; T6: PUSHF in V86 with IOPL 0: #GP(0), frame from V86
+  mov dword [0x3000], t7
+  push dword 0
+  push dword 0
+  push dword 0
+  push dword 0
+  push dword 0
+  push dword 0x7000
+  push dword 0x00020002
+  push dword 0xf000
+  push dword v86code - 0xF0000
+  iretd
+v86code:
+  db 0x90, 0x9c        ; nop; pushf
+t7:
+  ; T7: #GP with a not-present #GP gate: #DF(0)
+  mov dword [0x3000], t8
+  mov byte [0x2005 + 13*8], 0x0e
+  mov ax, 0x5c
+  mov ds, ax
+t8:
+  mov byte [0x2005 + 13*8], 0x8e
+  ; T8: INT3 from ring 3 through a DPL-0 gate: #GP(3*8+2)
+  mov dword [0x3000], done
+  push dword 0x23
+  push dword 0x7000
+  push dword 0x1b
+  push dword r3
+  retf
+r3:
+  int3
+done:
+  mov dx, 0x8900
+  mov esi, msg
+  mov ecx, 8
+.s: mov al, [esi]
+  out dx, al
+  inc esi
+  loop .s
+  hlt
+  jmp $
+
+exc1: push dword 0
+  push dword 1
+  jmp excommon
+exc3: push dword 0
+  push dword 3
+  jmp excommon
+exc8: push dword 8
+  jmp excommon
+exc11: push dword 11
+  jmp excommon
+exc12: push dword 12
+  jmp excommon
+exc13: push dword 13
+  jmp excommon
+int41:
+  push eax
+  mov eax, 0x41414141
+  call hex
+  pop eax
+  iretd
+excommon:
+  mov ax, 0x10
+  mov ds, ax
+  mov es, ax
+  mov eax, [esp]
+  call hex
+  mov eax, [esp+4]
+  call hex
+  mov eax, [esp+8]
+  call hex
+  mov eax, [esp+16]
+  call hex
+  mov ax, 0x10
+  mov ss, ax
+  mov esp, 0x9000
+  jmp [0x3000]
+
+hex:
+  pushad
+  mov ecx, 8
+  mov ebx, eax
+  mov dx, 0xe9
+.l: rol ebx, 4
+  mov al, bl
+  and al, 15
+  add al, '0'
+  cmp al, '9'
+  jbe .p
+  add al, 7
+.p: out dx, al
+  loop .l
+  mov al, 10
+  out dx, al
+  popad
+  ret
+
+vectors:
+  dw 1
+  dd exc1
+  dw 3
+  dd exc3
+  dw 8
+  dd exc8
+  dw 11
+  dd exc11
+  dw 12
+  dd exc12
+  dw 13
+  dd exc13
+  dw 6
+  dd exc13
+  dw 0x40
+  dd exc13
+  dw 0x41
+  dd int41
+  dw 0xffff
+msg: db "Shutdown"
+align 8
+gdt:
+  dq 0
+  dd 0x0000ffff, 0x00cf9b00      ; 08 code r0
+  dd 0x0000ffff, 0x00cf9300      ; 10 data r0
+  dd 0x0000ffff, 0x00cffb00      ; 18 code r3
+  dd 0x0000ffff, 0x00cff300      ; 20 data r3
+  dd 0x40000067, 0x00008900      ; 28 TSS
+gdt_end:
+gdtr: dw gdt_end - gdt - 1
+  dd 0x1000
+idtr: dw 0x50 * 8 - 1
+  dd 0x2000
+  times 0xfff0 - ($ - $$) db 0xff
+bits 16
+  jmp 0xF000:(start - 0xF0000)
+  times 0x10000 - ($ - $$) db 0xff
+`;
+const INT_EXPECTED = [
+  '0000000B', '00000202', '000F00C6', '00010046',
+  '0000000B', '00000033', '000F00D9', '00010093',
+  '0000000D', '0000005C', '000F00E9', '00010097',
+  '41414141', '00000001', '00000000', '000F0108',
+  '00000146', 'FFFF4FF0', '00000001', '00000000',
+  '000F0136', '00000046', 'FFFF0FF1', '0000000D',
+  '00000000', '0000016E', '00030002', '00000008',
+  '00000000', '000F0184', '00010097', '0000000D',
+  '0000001A', '000F01A6', '00010093',
+];
+
+describe('exceptions and debug traps on a ROM', () => {
+  const rom = asm(INT_ROM, 16, 0xf0000);
+  it('trapdiff', async () => {
+    expect((await makePeer('trapdiff').run(rom)).split('\n').slice(0, -1)).toEqual(INT_EXPECTED);
+  });
+  it.skipIf(!peerAvailable('bochs'))('Bochs agrees', async () => {
+    expect((await makePeer('bochs').run(rom)).split('\n').slice(0, -1)).toEqual(INT_EXPECTED);
+  }, 30_000);
 });

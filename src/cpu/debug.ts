@@ -5,7 +5,7 @@
 // (pending in cpu.debugTrap, delivered at the next boundary).
 // Everything here runs on the hub's per-instruction slow path only (cpu.slowMode).
 
-import { CR4_DE, CS, EXC_DB, RF } from './constants.js';
+import { CR4_DE, CS, EXC_DB, RF, TF } from './constants.js';
 import type { Cpu } from './cpu.js';
 import { raiseException } from './interrupts.js';
 
@@ -16,6 +16,13 @@ export const DR6_FIXED1 = 0xffff0ff0 | 0;
 /** DR7: bit 10 reads as 1; bits 11, 12, 14 and 15 read as 0. */
 export const DR7_FIXED1 = 0x400, DR7_FIXED0 = 0xd800;
 export const DR7_GD = 1 << 13;
+/**
+ * Not a DR6 bit (bit 16 of DR6 always reads 1): the instruction was an INT n / INT3 / INTO / INT1
+ * that cleared TF, so it takes no single-step trap. Its handler runs untraced and stepping
+ * resumes after the instruction that follows the handler's IRET (as Bochs and QEMU do, and as the
+ * 386 manual tells debuggers to expect).
+ */
+export const DB_NO_STEP = 1 << 16;
 
 // DR7 R/W field values.
 const RW_EXEC = 0, RW_WRITE = 1, RW_IO = 2, RW_READWRITE = 3;
@@ -64,18 +71,23 @@ export function debugBeforeInsn(cpu: Cpu): void {
  * so it does not trap.
  */
 export function debugAfterInsn(cpu: Cpu, tfBefore: boolean): void {
-  const bits = cpu.debugTrap | (tfBefore ? DR6_BS : 0);
-  if (bits === 0) return;
+  const step = tfBefore && !(cpu.debugTrap & DB_NO_STEP) ? DR6_BS : 0;
+  const bits = (cpu.debugTrap & ~DB_NO_STEP) | step;
   cpu.debugTrap = bits;
-  if (cpu.inhibitDebugAt === cpu.icount) return;
-  signalTrap(cpu, bits);
+  if (bits === 0 || cpu.inhibitDebugAt === cpu.icount) return;
+  takeTraps(cpu, bits);
 }
 
 /** Sets DR6 (B0-B3 replaced, BD/BS/BT accumulated) and delivers the #DB trap at cpu.eip. */
-function signalTrap(cpu: Cpu, bits: number): void {
+function takeTraps(cpu: Cpu, bits: number): void {
   cpu.debugTrap = 0;
   cpu.dr[6] = (bits & 0xf ? cpu.dr[6] & ~0xf : cpu.dr[6]) | bits;
   raiseException(cpu, EXC_DB, 0, false);
+}
+
+/** After INT n / INT3 / INTO / INT1 started with TF set: no single-step trap if TF is now clear. */
+export function skipSingleStep(cpu: Cpu): void {
+  if (!(cpu.flags & TF)) cpu.debugTrap |= DB_NO_STEP;
 }
 
 /** Records a data access for data breakpoints (called only while breakpoints are enabled). */
@@ -97,7 +109,7 @@ export function debugIoAccess(cpu: Cpu, port: number, size: number): void {
  * before NMI and INTR (SDM 6.9).
  */
 export function deliverPendingDebugTrap(cpu: Cpu): void {
-  signalTrap(cpu, cpu.debugTrap);
+  takeTraps(cpu, cpu.debugTrap);
 }
 
 /** The general-detect fault of MOV to/from DRn while DR7.GD is set: DR6.BD, GD cleared. */

@@ -38,8 +38,11 @@ function classOf(vector: number): number {
     default: return BENIGN;
   }
 }
-/** Fault-class exceptions: the EFLAGS image pushed for them has RF set (SDM 17.3.1.1), #DB excepted. */
-const FAULT_VECTORS = (1 << 0) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 10) | (1 << 11) | (1 << 12) |
+/**
+ * Exceptions whose pushed EFLAGS image has RF set: the fault class (SDM 17.3.1.1), #DB excepted,
+ * and #DF, which always follows a fault (Bochs pushes RF there too).
+ */
+const FAULT_VECTORS = (1 << 8) | (1 << 0) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 10) | (1 << 11) | (1 << 12) |
   (1 << 13) | (1 << 14) | (1 << 16) | (1 << 17) | (1 << 19);
 /** Exceptions that push an error code in protected mode. */
 const ERROR_CODE_VECTORS = (1 << 8) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 17);
@@ -55,7 +58,7 @@ export function pushesErrorCode(vector: number): boolean {
  * as a triple fault (shutdown).
  */
 export function deliverException(cpu: Cpu, vector: number, errorCode: number, hasError: boolean): void {
-  cpu.debugTrap = 0; // traps pending from a faulting instruction are discarded with it
+  cpu.debugTrap = 0; // traps pending from a faulting instruction go with it
   deliverGuarded(cpu, vector, EV_EXCEPTION, errorCode, hasError);
 }
 

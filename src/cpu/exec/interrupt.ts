@@ -12,6 +12,7 @@ import {
   checkReturnCs, checkReturnSs, Descriptor, invalidateSegsForCpl, loadCacheFromDesc, loadCs, markAccessed,
 } from '../segment-load.js';
 import { taskReturn } from '../tasks.js';
+import { skipSingleStep } from '../debug.js';
 
 /** Arithmetic flags plus TF, DF, NT: what POPF/IRET may always change (IF and IOPL excluded). */
 const BASE_FLAGS = 0x4dd5;
@@ -49,8 +50,10 @@ function loadFlagsVme(cpu: Cpu, temp: number): void {
 // ---------------------------------------------------------------- INT n and friends
 
 function softInt(cpu: Cpu, vector: number, kind: number): void {
+  const tf = cpu.flags & TF;
   cpu.events?.onInterrupt?.(vector, kind);
   deliverInterrupt(cpu, vector, kind);
+  if (tf) skipSingleStep(cpu);
 }
 const int_Ib: Exec = (cpu, i) => softInt(cpu, i.imm & 0xff, EV_SOFTWARE);
 const int3: Exec = (cpu) => softInt(cpu, EXC_BP, EV_SOFT_EXCEPTION);
