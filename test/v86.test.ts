@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { CR4_VME, EXC_BP, EXC_GP, IF, IOPL, TF, VIF, VIP, VM } from '../src/cpu/constants.js';
+import { makePeer, peerAvailable } from '../src/crosscheck/peers.js';
 import { asm, CODE_BASE, makeCpu, runToHlt, SEL, STACK_TOP, step, type Harness } from './helpers/harness.js';
 import { denyPort, dword, gate, INT_GATE, noRedirect, record, setupTss } from './helpers/idt.js';
 
@@ -188,4 +189,191 @@ describe('CR4.VME', () => {
     noRedirect(h, 0x21);
     expect(run(h)).toEqual([[EXC_GP, 0]]);
   });
+});
+
+/**
+ * A ROM run by trapdiff and by Bochs, under CR4.VME with IOPL 0: CLI/STI on VIF and the PUSHF
+ * images, HLT's #GP frame (error code, EIP, EFLAGS with VIF); INT 21h redirected through the V86
+ * IVT (the frame it pushes, VIF cleared); OUT with the I/O bitmap outside the TSS limit; POPF
+ * setting TF; STI with VIP pending. The #GP handler prints error code, EIP, EFLAGS.
+ */
+const V86_ROM = `%macro ENTER_V86 2                    ; eflags, v86 code label
+  push dword 0
+  push dword 0
+  push dword 0
+  push dword 0
+  push dword 0
+  push dword 0x7000
+  push dword %1
+  push dword 0xf000
+  push dword %2 - 0xF0000
+  iretd
+%endmacro
+start:
+  cli
+  xor ax, ax
+  mov ds, ax
+  mov es, ax
+  mov si, gdt - 0xF0000
+  mov di, 0x1000
+  mov cx, gdt_end - gdt
+  cs rep movsb
+  o32 lgdt [cs:gdtr - 0xF0000]
+  o32 lidt [cs:idtr - 0xF0000]
+  mov eax, cr0
+  or al, 1
+  mov cr0, eax
+  jmp dword 0x08:pm32
+bits 32
+pm32:
+  mov ax, 0x10
+  mov ds, ax
+  mov es, ax
+  mov ss, ax
+  mov fs, ax
+  mov gs, ax
+  mov esp, 0x9000
+  mov dword [0x2000 + 13*8], 0x00080000 + (exc13 - 0xF0000)
+  mov dword [0x2004 + 13*8], 0x000f8e00
+  mov dword [0x4004], 0x8000
+  mov dword [0x4008], 0x10
+  mov word [0x4066], 0x68
+  mov ax, 0x28
+  ltr ax
+  mov eax, 1                          ; CR4.VME
+  mov cr4, eax
+  mov word [0x21*4], v86h - 0xF0000
+  mov word [0x21*4+2], 0xf000
+
+  ; V1: CLI/STI on VIF, PUSHF images, then HLT's #GP frame
+  mov dword [0x3000], v2
+  ENTER_V86 0x000a0202, v86a
+v2:
+  movzx eax, word [0x6ffe]
+  call hex
+  movzx eax, word [0x6ffc]
+  call hex
+  ; V2: INT 21h redirected through the V86 IVT
+  mov dword [0x3000], v3
+  ENTER_V86 0x000a0202, v86b
+v3:
+  mov esi, 0x6ff8
+.w: movzx eax, word [esi]
+  call hex
+  add esi, 2
+  cmp esi, 0x7000
+  jne .w
+  ; V3: OUT with the I/O bitmap outside the TSS limit; V4: POPF setting TF under VME
+  mov dword [0x3000], v4
+  ENTER_V86 0x00020202, v86c
+v4:
+  mov dword [0x3000], v5
+  ENTER_V86 0x00020202, v86d
+v5:
+  ; V5: STI with VIP pending
+  mov dword [0x3000], done
+  ENTER_V86 0x00120202, v86e
+done:
+  mov dx, 0x8900
+  mov esi, msg
+  mov ecx, 8
+.s: mov al, [esi]
+  out dx, al
+  inc esi
+  loop .s
+  hlt
+  jmp $
+
+bits 16
+v86a:
+  cli
+  pushf
+  sti
+  pushf
+  hlt
+v86b:
+  int 0x21
+v86h:
+  pushf
+  hlt
+v86c:
+  out 0x80, al
+v86d:
+  push word 0x100
+  popf
+v86e:
+  sti
+bits 32
+
+exc13:
+  mov ax, 0x10
+  mov ds, ax
+  mov es, ax
+  mov eax, [esp]
+  call hex
+  mov eax, [esp+4]
+  call hex
+  mov eax, [esp+12]
+  call hex
+  mov ax, 0x10
+  mov ss, ax
+  mov esp, 0x9000
+  jmp [0x3000]
+
+hex:
+  pushad
+  mov ecx, 8
+  mov ebx, eax
+  mov dx, 0xe9
+.l: rol ebx, 4
+  mov al, bl
+  and al, 15
+  add al, '0'
+  cmp al, '9'
+  jbe .p
+  add al, 7
+.p: out dx, al
+  loop .l
+  mov al, 10
+  out dx, al
+  popad
+  ret
+
+msg: db "Shutdown"
+align 8
+gdt:
+  dq 0
+  dd 0x0000ffff, 0x00cf9b00      ; 08 code r0
+  dd 0x0000ffff, 0x00cf9300      ; 10 data r0
+  dd 0x0000ffff, 0x00cffb00      ; 18 code r3
+  dd 0x0000ffff, 0x00cff300      ; 20 data r3
+  dd 0x40000067, 0x00008900      ; 28 TSS
+gdt_end:
+gdtr: dw gdt_end - gdt - 1
+  dd 0x1000
+idtr: dw 0x50 * 8 - 1
+  dd 0x2000
+  times 0xfff0 - ($ - $$) db 0xff
+bits 16
+  jmp 0xF000:(start - 0xF0000)
+  times 0x10000 - ($ - $$) db 0xff
+`;
+const V86_EXPECTED = [
+  '00000000', '000001AE', '000B0202',
+  '00003002', '00003202', '00000000',
+  '000001B2', '00030202', '00003002',
+  '000001B1', '0000F000', '00003202',
+  '00000000', '000001B3', '00030202',
+  '00000000', '000001B8', '00030202',
+  '00000000', '000001B9', '00130202',
+];
+
+describe('VME on a ROM', () => {
+  const rom = asm(V86_ROM, 16, 0xf0000);
+  it('trapdiff', async () => {
+    expect((await makePeer('trapdiff').run(rom)).split('\n').slice(0, -1)).toEqual(V86_EXPECTED);
+  });
+  it.skipIf(!peerAvailable('bochs'))('Bochs agrees', async () => {
+    expect((await makePeer('bochs').run(rom)).split('\n').slice(0, -1)).toEqual(V86_EXPECTED);
+  }, 30_000);
 });
