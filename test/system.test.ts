@@ -8,6 +8,7 @@ import {
   ID, IF, IOPL, NT, RF, TF, VIF, VIP, VM,
 } from '../src/cpu/constants.js';
 import { CPUID_SIGNATURE } from '../src/cpu/cpuid.js';
+import { makePeer, peerAvailable } from '../src/crosscheck/peers.js';
 import { asm, CODE_BASE, makeCpu, runToHlt, SEL, STACK_TOP, type Harness } from './helpers/harness.js';
 import { dword, enterRing3, gate, record, setupTss } from './helpers/idt.js';
 
@@ -47,11 +48,11 @@ describe('MOV to/from control registers', () => {
     expect(ex).toEqual([]);
     expect(h.cpu.regs[3] >>> 0).toBe(0x00000013); // PE, MP and ET
   });
-  it('CR4: unsupported bits (PAE, MCE, OSFXSR, VMXE) are #GP(0)', () => {
-    for (const bit of [5, 6, 9, 13, 14]) expect(first(`mov eax, ${1 << bit}\nmov cr4, eax`)).toEqual(GP0);
-    const { h, ex } = exec('mov eax, 0x19f\nmov cr4, eax\nmov ebx, cr4');
+  it('CR4: unsupported bits (PAE, MCE, OSFXSR) are #GP(0); VMXE is settable (CPUID.VMX)', () => {
+    for (const bit of [5, 6, 9, 14]) expect(first(`mov eax, ${1 << bit}\nmov cr4, eax`)).toEqual(GP0);
+    const { h, ex } = exec('mov eax, 0x219f\nmov cr4, eax\nmov ebx, cr4');
     expect(ex).toEqual([]);
-    expect(h.cpu.regs[3]).toBe(0x19f);
+    expect(h.cpu.regs[3]).toBe(0x219f);
   });
   it('CR2 and CR3 hold what is written', () => {
     const { h } = exec('mov eax, 0x12345678\nmov cr2, eax\nmov eax, 0x5000\nmov cr3, eax\nmov ebx, cr2\nmov ecx, cr3');
@@ -111,7 +112,7 @@ describe('CPUID', () => {
     const [a, b, c, d] = cpuid(1);
     expect(a).toBe(CPUID_SIGNATURE);
     expect(b).toBe(0x10000);
-    expect(c).toBe(1 << 3); // MONITOR; no SSE3, no VMX
+    expect(c).toBe((1 << 3) | (1 << 5)); // MONITOR, VMX; no SSE3
     expect(d).toBe(0x1bb3e); // VME DE PSE TSC MSR CX8 APIC SEP MTRR PGE CMOV PAT; no FPU
   });
   it('leaf 2 descriptors, leaf 4 caches, leaf 5 monitor sizes', () => {
@@ -309,4 +310,165 @@ describe('flag rules per CPL and IOPL', () => {
     expect(h.cpu.cpl).toBe(0);
     expect(STACK_TOP).toBe(0x9000);
   });
+});
+
+/**
+ * A ROM run by trapdiff and by Bochs: INT from ring 3 (the ring-0 frame), IRET at CPL 0 loading
+ * every flag but TF and VM into ring 3, POPF at CPL 3 with IOPL 3 and then IOPL 0, and a trap gate
+ * keeping IF; the flags seen at each step are printed at the end.
+ */
+const FLAG_ROM = `start:
+  cli
+  xor ax, ax
+  mov ds, ax
+  mov es, ax
+  mov si, gdt - 0xF0000
+  mov di, 0x1000
+  mov cx, gdt_end - gdt
+  cs rep movsb
+  o32 lgdt [cs:gdtr - 0xF0000]
+  o32 lidt [cs:idtr - 0xF0000]
+  mov eax, cr0
+  or al, 1
+  mov cr0, eax
+  jmp dword 0x08:pm32
+bits 32
+pm32:
+  mov ax, 0x10
+  mov ds, ax
+  mov es, ax
+  mov ss, ax
+  mov fs, ax
+  mov gs, ax
+  mov esp, 0x9000
+  mov dword [0x2000 + 0x30*8], 0x00080000 + (h30 - 0xF0000)
+  mov dword [0x2004 + 0x30*8], 0x000fee00
+  mov dword [0x2000 + 0x31*8], 0x00080000 + (h31 - 0xF0000)
+  mov dword [0x2004 + 0x31*8], 0x000fef00      ; trap gate, DPL 3
+  mov dword [0x4004], 0x8000
+  mov dword [0x4008], 0x10
+  mov ax, 0x28
+  ltr ax
+  push dword 0x23
+  push dword 0x7000
+  push dword 0x00000002
+  push dword 0x1b
+  push dword r3
+  iretd
+r3:
+  mov ax, 0x23
+  mov ds, ax
+  int 0x30                 ; frame printed; the handler IRETs with a rich EFLAGS image
+  pushfd
+  pop eax
+  mov [0x6000], eax
+  push dword 0
+  popfd                    ; CPL 3, IOPL 3: IF clears, IOPL stays
+  pushfd
+  pop eax
+  mov [0x6004], eax
+  int 0x31                 ; trap gate: IF kept in the handler
+h31_back:
+  pushfd
+  pop eax
+  mov [0x6008], eax
+  push dword 0x3200
+  popfd                    ; IOPL 0 now (set by the handler's IRET): IF and IOPL stay
+  pushfd
+  pop eax
+  mov [0x600c], eax
+  int 0x30
+h30:
+  mov eax, [esp]
+  call hex
+  mov eax, [esp+4]
+  call hex
+  mov eax, [esp+8]
+  call hex
+  mov eax, [esp+12]
+  call hex
+  mov eax, [esp+16]
+  call hex
+  cmp dword [0x6010], 0
+  jne finish
+  mov dword [0x6010], 1
+  mov dword [esp+8], 0x003d7ed7 ; every flag but TF and VM
+  iretd
+h31:
+  pushfd
+  pop eax
+  call hex
+  mov dword [esp+8], 0x00000202  ; IOPL 0, IF
+  iretd
+finish:
+  mov ax, 0x10
+  mov ds, ax
+  mov esi, 0x6000
+.p: mov eax, [esi]
+  call hex
+  add esi, 4
+  cmp esi, 0x6010
+  jne .p
+  mov dx, 0x8900
+  mov esi, msg
+  mov ecx, 8
+.s: mov al, [esi]
+  out dx, al
+  inc esi
+  loop .s
+  hlt
+  jmp $
+
+hex:
+  pushad
+  mov ecx, 8
+  mov ebx, eax
+  mov dx, 0xe9
+.l: rol ebx, 4
+  mov al, bl
+  and al, 15
+  add al, '0'
+  cmp al, '9'
+  jbe .p
+  add al, 7
+.p: out dx, al
+  loop .l
+  mov al, 10
+  out dx, al
+  popad
+  ret
+
+msg: db "Shutdown"
+align 8
+gdt:
+  dq 0
+  dd 0x0000ffff, 0x00cf9b00      ; 08 code r0
+  dd 0x0000ffff, 0x00cf9300      ; 10 data r0
+  dd 0x0000ffff, 0x00cffb00      ; 18 code r3
+  dd 0x0000ffff, 0x00cff300      ; 20 data r3
+  dd 0x40000067, 0x00008900      ; 28 TSS
+gdt_end:
+gdtr: dw gdt_end - gdt - 1
+  dd 0x1000
+idtr: dw 0x50 * 8 - 1
+  dd 0x2000
+  times 0xfff0 - ($ - $$) db 0xff
+bits 16
+  jmp 0xF000:(start - 0xF0000)
+  times 0x10000 - ($ - $$) db 0xff
+`;
+const FLAG_EXPECTED = [
+  '000F00A0', '0000001B', '00000002', '00007000', '00000023',
+  '00183002', '000F00C9', '0000001B', '00000202', '00007000',
+  '00000023', '003C7ED7', '00183002', '00000202', '00000202',
+];
+
+describe('EFLAGS rules on a ROM', () => {
+  const rom = asm(FLAG_ROM, 16, 0xf0000);
+  it('trapdiff', async () => {
+    expect((await makePeer('trapdiff').run(rom)).split('\n').slice(0, -1)).toEqual(FLAG_EXPECTED);
+  });
+  it.skipIf(!peerAvailable('bochs'))('Bochs agrees', async () => {
+    expect((await makePeer('bochs').run(rom)).split('\n').slice(0, -1)).toEqual(FLAG_EXPECTED);
+  }, 30_000);
 });
