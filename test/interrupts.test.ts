@@ -625,3 +625,225 @@ describe('exceptions and debug traps on a ROM', () => {
     expect((await makePeer('bochs').run(rom)).split('\n').slice(0, -1)).toEqual(INT_EXPECTED);
   }, 30_000);
 });
+
+/**
+ * A ROM run by trapdiff and by Bochs: INT 40h from ring 3 with each inner-stack and gate error
+ * (TSS SS0 null, RPL 1, code, DPL 3, not present, no room; gate CS not present, null, data,
+ * beyond the GDT, offset beyond its limit; gate not present, DPL 0, not a gate). The #TS/#NP/
+ * #SS/#GP handlers sit in a conforming ring-0 segment, so they run at CPL 3 on the ring-3 stack
+ * and print vector, error code, EIP and CS.
+ */
+const GATE_ROM = `%macro CASE 1
+  mov dword [0x3000], %1
+  int 0x40
+%endmacro
+start:
+  cli
+  xor ax, ax
+  mov ds, ax
+  mov es, ax
+  mov si, gdt - 0xF0000
+  mov di, 0x1000
+  mov cx, gdt_end - gdt
+  cs rep movsb
+  o32 lgdt [cs:gdtr - 0xF0000]
+  o32 lidt [cs:idtr - 0xF0000]
+  mov eax, cr0
+  or al, 1
+  mov cr0, eax
+  jmp dword 0x08:pm32
+bits 32
+pm32:
+  mov ax, 0x10
+  mov ds, ax
+  mov es, ax
+  mov ss, ax
+  mov fs, ax
+  mov gs, ax
+  mov esp, 0x9000
+  mov edi, 0x2000
+  mov ecx, 0x50 * 2
+  xor eax, eax
+  rep stosd
+  mov ebx, 10
+  mov edx, exc10
+.idt:                                  ; #TS, #NP, #SS, #GP: conforming ring-0 code, run at CPL 3
+  mov eax, edx
+  mov [0x2000 + ebx*8], ax
+  mov word [0x2002 + ebx*8], 0x30
+  mov word [0x2004 + ebx*8], 0x8e00
+  shr eax, 16
+  mov [0x2006 + ebx*8], ax
+  add edx, exc11 - exc10
+  inc ebx
+  cmp ebx, 14
+  jne .idt
+  mov dword [0x4004], 0x8000
+  mov dword [0x4008], 0x10
+  mov ax, 0x28
+  ltr ax
+  push dword 0x23
+  push dword 0x7000
+  push dword 0x00003002                ; IOPL 3: the handlers print from ring 3
+  push dword 0x1b
+  push dword r3
+  iretd
+r3:
+  mov ax, 0x23
+  mov ds, ax
+  mov es, ax
+  call gate40
+  mov word [0x4008], 0
+  CASE c2
+c2:
+  mov word [0x4008], 0x11
+  CASE c3
+c3:
+  mov word [0x4008], 0x08
+  CASE c4
+c4:
+  mov word [0x4008], 0x20
+  CASE c5
+c5:
+  mov word [0x4008], 0x38
+  CASE c6
+c6:
+  mov word [0x4008], 0x40
+  mov dword [0x4004], 0x10
+  CASE c7
+c7:
+  mov word [0x4008], 0x10
+  mov dword [0x4004], 0x8000
+  mov word [0x2002 + 0x40*8], 0x48     ; gate CS not present
+  CASE c8
+c8:
+  mov word [0x2002 + 0x40*8], 0x00     ; gate CS null
+  CASE c9
+c9:
+  mov word [0x2002 + 0x40*8], 0x10     ; gate CS data
+  CASE c10
+c10:
+  mov word [0x2002 + 0x40*8], 0x58     ; gate CS beyond the GDT
+  CASE c11
+c11:
+  mov word [0x2006 + 0x40*8], 0x1234   ; offset beyond the limit of a 16-bit code segment
+  mov word [0x2002 + 0x40*8], 0x50
+  CASE c12
+c12:
+  call gate40
+  mov byte [0x2005 + 0x40*8], 0x6e     ; not present
+  CASE c13
+c13:
+  call gate40
+  mov byte [0x2005 + 0x40*8], 0x8e     ; DPL 0
+  CASE c14
+c14:
+  call gate40
+  mov byte [0x2005 + 0x40*8], 0xec     ; a call gate type
+  CASE done
+done:
+  mov dx, 0x8900
+  mov esi, msg
+  mov ecx, 8
+.s: mov al, [esi]
+  out dx, al
+  inc esi
+  loop .s
+  jmp $
+
+gate40:                                ; INT 40h: DPL 3 interrupt gate to ring-0 code
+  mov dword [0x2000 + 0x40*8], 0x00080000 + (h40 - 0xF0000)
+  mov dword [0x2004 + 0x40*8], 0x000fee00
+  ret
+h40:
+  jmp $
+
+exc10: push dword 10
+  jmp excommon
+exc11: push dword 11
+  jmp excommon
+exc12: push dword 12
+  jmp excommon
+exc13: push dword 13
+  jmp excommon
+excommon:
+  mov eax, [esp]
+  call hex
+  mov eax, [esp+4]
+  call hex
+  mov eax, [esp+8]
+  call hex
+  mov eax, cs
+  call hex
+  mov esp, 0x7000
+  jmp [0x3000]
+
+hex:
+  pushad
+  mov ecx, 8
+  mov ebx, eax
+  mov dx, 0xe9
+.l: rol ebx, 4
+  mov al, bl
+  and al, 15
+  add al, '0'
+  cmp al, '9'
+  jbe .p
+  add al, 7
+.p: out dx, al
+  loop .l
+  mov al, 10
+  out dx, al
+  popad
+  ret
+
+msg: db "Shutdown"
+align 8
+gdt:
+  dq 0
+  dd 0x0000ffff, 0x00cf9b00      ; 08 code r0
+  dd 0x0000ffff, 0x00cf9300      ; 10 data r0
+  dd 0x0000ffff, 0x00cffb00      ; 18 code r3
+  dd 0x0000ffff, 0x00cff300      ; 20 data r3
+  dd 0x40000067, 0x00008900      ; 28 TSS
+  dd 0x0000ffff, 0x00cf9f00      ; 30 conforming code r0
+  dd 0x0000ffff, 0x00cf1300      ; 38 data r0 not present
+  dd 0x00000fff, 0x00409300      ; 40 data r0, limit 0xfff
+  dd 0x0000ffff, 0x00cf1b00      ; 48 code r0 not present
+  dd 0x0000ffff, 0x00009b0f      ; 50 16-bit code r0, base 0x0f0000, limit 0xffff
+gdt_end:
+gdtr: dw gdt_end - gdt - 1
+  dd 0x1000
+idtr: dw 0x50 * 8 - 1
+  dd 0x2000
+  times 0xfff0 - ($ - $$) db 0xff
+bits 16
+  jmp 0xF000:(start - 0xF0000)
+  times 0x10000 - ($ - $$) db 0xff
+`;
+const GATE_EXPECTED = [
+  '0000000A', '00000000', '000F00DD', '00000033',
+  '0000000A', '00000010', '000F00F2', '00000033',
+  '0000000A', '00000008', '000F0107', '00000033',
+  '0000000A', '00000020', '000F011C', '00000033',
+  '0000000C', '00000038', '000F0131', '00000033',
+  '0000000C', '00000040', '000F0150', '00000033',
+  '0000000B', '00000048', '000F0178', '00000033',
+  '0000000D', '00000000', '000F018D', '00000033',
+  '0000000D', '00000010', '000F01A2', '00000033',
+  '0000000D', '00000058', '000F01B7', '00000033',
+  '0000000D', '00000000', '000F01D5', '00000033',
+  '0000000B', '00000202', '000F01ED', '00000033',
+  '0000000D', '00000202', '000F0205', '00000033',
+  '0000000D', '00000202', '000F021D', '00000033',
+];
+
+describe('gate and inner-stack errors on a ROM', () => {
+  const rom = asm(GATE_ROM, 16, 0xf0000);
+  it('trapdiff', async () => {
+    expect((await makePeer('trapdiff').run(rom)).split('\n').slice(0, -1)).toEqual(GATE_EXPECTED);
+  });
+  it.skipIf(!peerAvailable('bochs'))('Bochs agrees', async () => {
+    expect((await makePeer('bochs').run(rom)).split('\n').slice(0, -1)).toEqual(GATE_EXPECTED);
+  }, 30_000);
+});
