@@ -11,7 +11,7 @@
 
 import { cpus, totalmem } from 'node:os';
 import { availablePeers, type Peer } from '../src/bench/peers.js';
-import { runTrapdiff, snapshotRate, type SnapshotRate } from '../src/bench/trapdiff.js';
+import { runTrapdiff, snapshotRate, type BenchClock, type SnapshotRate } from '../src/bench/trapdiff.js';
 import {
   instructionCount, knownChecksum, NULL_WORKLOAD, patchIterations, readRom, romIterations, WORKLOADS, type Workload,
 } from '../src/bench/workloads.js';
@@ -22,7 +22,7 @@ interface Options {
   runs: number;
   quick: boolean;
   only: string[] | null;
-  clock: 'wall' | 'cpu';
+  clock: BenchClock;
 }
 
 const USAGE = 'npm run bench -- [--peers] [--json] [--runs N] [--quick] [--only alu,mem,...] [--clock wall|cpu]';
@@ -136,14 +136,24 @@ async function main(): Promise<number> {
     const rom = readRom(w);
     return o.quick ? patchIterations(rom, w.quickIterations) : rom;
   };
+  // The snapshot rate first, on a fresh heap: the workloads' machines (64 MiB each) leave garbage
+  // whose collection would be charged to it.
+  let snapshot: SnapshotRate | { error: string };
+  log('trapdiff: snapshot/restore rate');
+  try {
+    snapshot = snapshotRate(WORKLOADS.find((w) => w.name === 'paging')!, o.quick ? 0.3 : 1, o.clock);
+  } catch (e) {
+    snapshot = { error: errorText(e) };
+  }
   const { peers, missing } = o.peers ? availablePeers() : { peers: [] as Peer[], missing: [] as string[] };
   for (const m of missing) log(`peer skipped: ${m}`);
 
   // Each peer's startup cost: the median time of the null ROM.
   const baselines = new Map<string, number | null>();
+  const baselineRuns: Record<string, Timed> = {};
   for (const p of peers) {
     log(`${p.name}: baseline (null ROM) x${o.runs}`);
-    const r = await timeRuns(o.runs, () => p.run(readRom(NULL_WORKLOAD)));
+    const r = (baselineRuns[p.name] = await timeRuns(o.runs, () => p.run(readRom(NULL_WORKLOAD))));
     if (r.error !== undefined) log(`${p.name}: baseline failed: ${r.error}`);
     baselines.set(p.name, r.error === undefined ? medianTime(r, o.clock) : null);
   }
@@ -177,13 +187,6 @@ async function main(): Promise<number> {
   const first = reports[0]?.trapdiff.mips ?? null;
   for (const r of reports) r.ratioToFirst = first !== null && r.trapdiff.mips !== null ? r.trapdiff.mips / first : null;
 
-  let snapshot: SnapshotRate | { error: string };
-  log('trapdiff: snapshot/restore rate');
-  try {
-    snapshot = snapshotRate(WORKLOADS.find((w) => w.name === 'paging')!, o.quick ? 0.3 : 1);
-  } catch (e) {
-    snapshot = { error: errorText(e) };
-  }
 
   const ok = reports.every((r) => [r.trapdiff, ...Object.values(r.peers)].every((x) => x.checksumOk));
   const report = {
@@ -201,6 +204,7 @@ async function main(): Promise<number> {
       trapdiffRatio: 'trapdiff MIPS / peer MIPS (1 = as fast as the peer)',
     },
     peersSkipped: missing,
+    baselines: baselineRuns,
     workloads: reports,
     snapshot,
     ok,
