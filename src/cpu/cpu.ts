@@ -16,6 +16,7 @@ import { deliverException, deliverInterrupt, EV_EXTERNAL, EV_NMI } from './inter
 import { breakpointsEnabled, debugAfterInsn, debugBeforeInsn, debugDataAccess, deliverPendingDebugTrap } from './debug.js';
 import { CPUID_SIGNATURE } from './cpuid.js';
 import { PF_CODE, PF_ROM, PF_SLOW, type PhysicalMemory } from '../machine/memory.js';
+import { VmxState, type VmxSnapshot } from './vmx/state.js';
 
 /** Lazy-flag operations: how to derive CF/PF/AF/ZF/SF/OF from the saved operands and result. */
 export const LZ_NONE = 0, LZ_ADD = 1, LZ_ADC = 2, LZ_SUB = 3, LZ_SBB = 4, LZ_LOGIC = 5,
@@ -78,6 +79,7 @@ export interface CpuState {
   inhibitDebugAt: number; debugTrap: number;
   /** Triples: linear page, read entry, write entry. */
   tlb: number[];
+  vmx: VmxSnapshot;
 }
 
 export class Cpu {
@@ -115,6 +117,8 @@ export class Cpu {
   tscOffset = 0n;
   /** Physical address mask (int32): bit 20 cleared while the A20 gate is disabled, else -1. */
   a20Mask = -1;
+  /** VMX operation, VMXON region and current-VMCS pointer (vmx/). */
+  readonly vmx = new VmxState();
 
   // ---- Execution state ----
   icount = 0;
@@ -215,6 +219,7 @@ export class Cpu {
     this.gdtrLimit = this.idtrLimit = 0xffff;
     this.msrs.clear();
     this.tscOffset = 0n;
+    this.vmx.reset();
     this.halted = this.shutdown = this.nmiPending = this.nmiBlocked = false;
     this.shadowAt = this.inhibitDebugAt = -1;
     this.debugTrap = 0;
@@ -872,7 +877,7 @@ export class Cpu {
       a20Mask: this.a20Mask, icount: this.icount, extraCycles: this.extraCycles,
       halted: this.halted, shutdown: this.shutdown, intrLine: this.intrLine, nmiPending: this.nmiPending,
       nmiBlocked: this.nmiBlocked, shadowAt: this.shadowAt, inhibitDebugAt: this.inhibitDebugAt,
-      debugTrap: this.debugTrap, tlb,
+      debugTrap: this.debugTrap, tlb, vmx: this.vmx.save(),
     };
   }
   restoreState(s: CpuState): void {
@@ -904,6 +909,7 @@ export class Cpu {
     this.shadowAt = s.shadowAt;
     this.inhibitDebugAt = s.inhibitDebugAt;
     this.debugTrap = s.debugTrap;
+    this.vmx.restore(s.vmx);
     flushTlb(this, false);
     const tlb = s.tlb;
     for (let k = 0; k < tlb.length; k += 3) {

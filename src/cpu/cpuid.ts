@@ -1,11 +1,12 @@
 // The CPUID model: one Intel Core Duo T2400 ("Yonah", family 6, model 14, stepping 8) reduced
 // to the features this emulator implements now (docs/CPU-MODEL.md, "CPUID"). A feature bit is
-// set only when the instruction, register bit or MSR behind it works: no x87, MMX, SSE, PAE,
-// machine check or VMX yet.
+// set only when the instruction, register bit or MSR behind it works: no x87, MMX, SSE, PAE or
+// machine check yet. VMX is reported when vmx/capabilities.ts turns it on (docs/VMX.md).
 
 import { EAX, EBX, ECX, EDX } from './constants.js';
 import type { Cpu } from './cpu.js';
 import { MSR_BIOS_SIGN_ID, apicEnabled, miscEnable, MISC_LIMIT_CPUID, MISC_MONITOR_FSM } from './msr.js';
+import { VMX_SUPPORTED } from './vmx/capabilities.js';
 
 /** Family 6, model 14 (Core Duo "Yonah"), stepping 8: EAX of leaf 1 and EDX after reset. */
 export const CPUID_SIGNATURE = 0x6e8;
@@ -16,9 +17,10 @@ export const MICROCODE_REVISION = 0;
 export const FEAT_EDX = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 8) | (1 << 9) |
   (1 << 11) | (1 << 12) | (1 << 13) | (1 << 15) | (1 << 16);
 export const FEAT_EDX_APIC = 1 << 9;
-/** Leaf 1 ECX: MONITOR/MWAIT only. */
-export const FEAT_ECX = 1 << 3;
+/** Leaf 1 ECX: MONITOR/MWAIT and VMX. */
 export const FEAT_ECX_MONITOR = 1 << 3;
+export const FEAT_ECX_VMX = 1 << 5;
+export const FEAT_ECX = FEAT_ECX_MONITOR | (VMX_SUPPORTED ? FEAT_ECX_VMX : 0);
 
 const MAX_BASIC = 0xa;
 const MAX_EXTENDED = 0x80000008;

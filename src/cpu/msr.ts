@@ -5,6 +5,7 @@
 
 import { EXC_GP } from './constants.js';
 import type { Cpu } from './cpu.js';
+import { vmxCapabilityMsr } from './vmx/capabilities.js';
 
 export const MSR_TSC = 0x10, MSR_PLATFORM_ID = 0x17, MSR_APIC_BASE = 0x1b, MSR_FEATURE_CONTROL = 0x3a,
   MSR_BIOS_UPDT_TRIG = 0x79, MSR_BIOS_SIGN_ID = 0x8b, MSR_PMC0 = 0xc1, MSR_PMC1 = 0xc2,
@@ -72,7 +73,8 @@ export function readMsr(cpu: Cpu, index: number): bigint {
       return stored(cpu, index);
     default:
       if (isFixedMtrr(index) || isVariableMtrr(index)) return stored(cpu, index);
-      return cpu.fault(EXC_GP, 0);
+      // The VMX capability MSRs (read-only: WRMSR finds no case for them and faults).
+      return vmxCapabilityMsr(index) ?? cpu.fault(EXC_GP, 0);
   }
 }
 

@@ -1,10 +1,10 @@
 // The system family: MOV to/from control and debug registers, CLTS, LMSW, SMSW, INVD, WBINVD,
 // INVLPG, CPUID, RDTSC, RDMSR/WRMSR, RDPMC, SYSENTER/SYSEXIT, MONITOR/MWAIT, the x87 escapes and
-// WAIT of an FPU-less model, the UD0/UD1/UD2 encodings and the VMX instructions (#UD: CPUID.VMX=0).
+// WAIT of an FPU-less model and the UD0/UD1/UD2 encodings; the VMX instructions come from vmx/.
 
 import {
   ACC_READ, AR_DB, AR_G, CR0_CD, CR0_EM, CR0_MP, CR0_NW, CR0_PE, CR0_PG, CR0_TS, CR0_WP, CR0_ET, CR0_NE,
-  CR0_AM, CR4_DE, CR4_PCE, CR4_PGE, CR4_PSE, CR4_PVI, CR4_TSD, CR4_VME, CS, EAX, ECX, EDX, ESP,
+  CR0_AM, CR4_DE, CR4_PCE, CR4_PGE, CR4_PSE, CR4_TSD, CS, EAX, ECX, EDX, ESP,
   EXC_GP, EXC_NM, EXC_UD, IF, RF, SS, VM,
 } from '../constants.js';
 import type { Cpu } from '../cpu.js';
@@ -16,12 +16,18 @@ import {
   MISC_MONITOR_FSM, MSR_PMC0, MSR_SYSENTER_CS, MSR_SYSENTER_EIP, MSR_SYSENTER_ESP, miscEnable,
   readMsr, sysenterMsr, writeMsr,
 } from '../msr.js';
+import { CR4_IMPLEMENTED, crAllowedInVmx } from '../vmx/capabilities.js';
+import { handlers as vmx } from '../vmx/instructions.js';
 
 /** CR0 bits that exist; writes to the others are ignored (SDM 2.5: reserved CR0 bits). */
 const CR0_DEFINED = CR0_PE | CR0_MP | CR0_EM | CR0_TS | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_NW |
   CR0_CD | CR0_PG;
-/** CR4 bits this model supports; setting any other bit (PAE, MCE, OSFXSR, VMXE, ...) is #GP(0). */
-export const CR4_SUPPORTED = CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PGE | CR4_PCE;
+/**
+ * CR4 bits this model supports; setting any other bit (PAE, MCE, OSFXSR, ...) is #GP(0). The list
+ * lives with the VMX capabilities because IA32_VMX_CR4_FIXED1 must report exactly it; it has
+ * VMXE when CPUID reports VMX.
+ */
+export const CR4_SUPPORTED = CR4_IMPLEMENTED;
 
 /** CPL 0 outside virtual-8086 mode (real mode counts as CPL 0), else #GP(0). */
 function requireCpl0(cpu: Cpu): void {
@@ -59,6 +65,7 @@ const mov_CdRd: Exec = (cpu, i) => {
 /** MOV to CR0 (and LMSW, CLTS): #GP(0) for PG without PE or NW without CD; ET reads as 1. */
 export function writeCr0(cpu: Cpu, v: number): void {
   if ((v & CR0_PG && !(v & CR0_PE)) || (v & CR0_NW && !(v & CR0_CD))) cpu.fault(EXC_GP, 0);
+  if (cpu.vmx.on && !crAllowedInVmx(0, v)) cpu.fault(EXC_GP, 0); // VMX fixes PE, NE, PG to 1
   const next = (v & CR0_DEFINED) | CR0_ET;
   const changed = cpu.cr0 ^ next;
   cpu.cr0 = next;
@@ -67,7 +74,7 @@ export function writeCr0(cpu: Cpu, v: number): void {
   cpu.updateMode();
 }
 function writeCr4(cpu: Cpu, v: number): void {
-  if (v & ~CR4_SUPPORTED) cpu.fault(EXC_GP, 0);
+  if (v & ~CR4_SUPPORTED || (cpu.vmx.on && !crAllowedInVmx(4, v))) cpu.fault(EXC_GP, 0);
   const changed = cpu.cr4 ^ v;
   cpu.cr4 = v;
   if (changed & (CR4_PSE | CR4_PGE)) flushTlb(cpu, false);
@@ -196,7 +203,7 @@ const mwait: Exec = (cpu) => {
   if (cpu.regs[ECX] & ~1) cpu.fault(EXC_GP, 0);
 };
 
-// ---------------------------------------------------------------- no FPU, undefined, VMX
+// ---------------------------------------------------------------- no FPU, undefined
 
 /** x87 escape without an FPU (CPUID.FPU = 0): #NM when CR0.EM or CR0.TS asks for it, else #UD. */
 const esc_Ev: Exec = (cpu) => {
@@ -213,7 +220,5 @@ export const handlers: Record<string, Exec> = {
   cpuid,
   rdtsc, rdmsr, wrmsr, rdpmc, sysenter, sysexit, monitor, mwait, esc_Ev, wait,
   ud2: ud, ud1_GvEv: ud, ud0_GvEv: ud,
-  // VT-x is not implemented yet: CPUID.1:ECX.VMX = 0 and CR4.VMXE is reserved, so all are #UD.
-  vmcall: ud, vmlaunch: ud, vmresume: ud, vmxoff: ud, vmread_EdGd: ud, vmwrite_GdEd: ud,
-  vmptrld_Mq: ud, vmptrst_Mq: ud, vmclear_Mq: ud, vmxon_Mq: ud, invept_GdMo: ud, invvpid_GdMo: ud,
+  ...vmx,
 };

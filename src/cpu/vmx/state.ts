@@ -1,0 +1,35 @@
+// The VMX state of the processor that lives outside the VMCS (SDM Vol. 3C 23.1, 24.1): whether it
+// is in VMX operation, the VMXON pointer and the current-VMCS pointer. The Cpu holds one VmxState
+// (cpu.vmx) and includes it in its snapshots.
+
+/** The pointer value FFFFFFFF_FFFFFFFFH: "no current VMCS" (never a valid, 4-KiB-aligned address). */
+export const INVALID_PTR = -1;
+
+export interface VmxSnapshot {
+  on: boolean;
+  vmxonPtr: number;
+  vmcsPtr: number;
+}
+
+export class VmxState {
+  /** In VMX operation: from a successful VMXON until VMXOFF or RESET. */
+  on = false;
+  /** Physical address of the VMXON region while in VMX operation, else INVALID_PTR. */
+  vmxonPtr = INVALID_PTR;
+  /** Physical address of the current VMCS, or INVALID_PTR. */
+  vmcsPtr = INVALID_PTR;
+
+  /** RESET (and VMXOFF): outside VMX operation, no VMXON region, no current VMCS. */
+  reset(): void {
+    this.on = false;
+    this.vmxonPtr = this.vmcsPtr = INVALID_PTR;
+  }
+  save(): VmxSnapshot {
+    return { on: this.on, vmxonPtr: this.vmxonPtr, vmcsPtr: this.vmcsPtr };
+  }
+  restore(s: VmxSnapshot): void {
+    this.on = s.on;
+    this.vmxonPtr = s.vmxonPtr;
+    this.vmcsPtr = s.vmcsPtr;
+  }
+}

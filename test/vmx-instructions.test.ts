@@ -1,0 +1,441 @@
+// The VMX instructions as guest code (SDM Vol. 3C chapter 30): every #UD/#GP(0) condition and
+// VMsucceed / VMfailInvalid / VMfailValid(n) outcome this slice implements, the capability MSRs,
+// the VMCS field table and layout, and the CR0/CR4 rules of VMX operation. Each case runs ring-0
+// 32-bit code with paging on (VMX fixes CR0.PG to 1), executes one instruction under test with all
+// six arithmetic flags set beforehand, and reads back the flags and the VM-instruction error field
+// with VMREAD of 0x4400.
+
+import { describe, expect, it } from 'vitest';
+import {
+  CF, CR0_NE, CR0_PE, CR0_PG, CR4_PSE, CR4_VMXE, EXC_GP, EXC_UD, ESI, EDI, ECX, EDX, EAX, VM, ZF,
+} from '../src/cpu/constants.js';
+import { FEAT_ECX_VMX } from '../src/cpu/cpuid.js';
+import { MSR_FEATURE_CONTROL } from '../src/cpu/msr.js';
+import {
+  CR4_IMPLEMENTED, EPT_VPID_CAP, FIELD_SUPPORTED, MODEL, VMCS_REVISION_ID, controlMsr, supports,
+} from '../src/cpu/vmx/capabilities.js';
+import { DEFAULT1, EXIT, PIN, PROC, PROC2, PROC2_EPT, PROC_CR3_LOAD_EXITING } from '../src/cpu/vmx/controls.js';
+import { FIELDS, T_EXIT_INFO, W16, W32, W64, WNAT } from '../src/cpu/vmx/fields.js';
+import { FIELD_OFFSET, VMCS_LAUNCH_OFFSET, VMCS_LAYOUT_SIZE, fieldIndex } from '../src/cpu/vmx/vmcs.js';
+import { INVALID_PTR } from '../src/cpu/vmx/state.js';
+import { run, type Run } from './helpers/exec.js';
+import type { Harness } from './helpers/harness.js';
+import { enterRing3 } from './helpers/idt.js';
+
+const PD = 0x20000;
+/** Physical addresses: the VMXON region, two VMCS regions, and a data page for memory operands. */
+const VMXON = 0x30000, VMCS_A = 0x31000, VMCS_B = 0x32000, DATA = 0x40000;
+const ALL_FLAGS = 0x8d5; // CF PF AF ZF SF OF
+const VMFAIL_INVALID = CF, VMFAIL_VALID = ZF, VMSUCCEED = 0;
+
+interface Opts {
+  /** Skip VMXON / leave FEATURE_CONTROL unlocked / other tweaks before the run. */
+  setup?: (h: Harness) => void;
+  /** Prefix run before the instruction under test (default: VMXON). */
+  prelude?: string;
+  /** Read the VM-instruction error field afterwards (needs VMX operation). */
+  readError?: boolean;
+}
+interface Outcome extends Run {
+  /** Arithmetic flags right after the instruction under test. */
+  flags: number;
+  /** VMREAD 0x4400 afterwards (-1 when not read or VMREAD did not succeed). */
+  error: number;
+}
+
+/** Identity-mapped 4-MiB page, paging and CR0.NE on, VMX enabled by FEATURE_CONTROL, regions stamped. */
+function vmxReady(h: Harness): void {
+  const { cpu, mem } = h;
+  mem.view.setUint32(PD, 0x87, true); // present, writable, user, 4 MiB
+  cpu.cr3 = PD;
+  cpu.cr4 = CR4_PSE | CR4_VMXE;
+  cpu.cr0 |= CR0_PG | CR0_NE;
+  cpu.updateMode();
+  cpu.msrs.set(MSR_FEATURE_CONTROL, 5n); // lock + VMX outside SMX
+  for (const r of [VMXON, VMCS_A, VMCS_B]) mem.view.setUint32(r, VMCS_REVISION_ID, true);
+  // Qword pointers at DATA: +0 VMXON, +8 VMCS A, +16 VMCS B.
+  [VMXON, VMCS_A, VMCS_B].forEach((p, k) => mem.view.setUint32(DATA + 8 * k, p, true));
+}
+
+/** Runs `prelude`, then `insn` with every arithmetic flag set, then captures flags and error. */
+function vmx(insn: string, o: Opts = {}): Outcome {
+  const prelude = o.prelude ?? `vmxon [${DATA}]`;
+  const readError = o.readError ?? true;
+  const src = `${prelude}
+    mov eax, ${ALL_FLAGS}
+    push eax
+    popfd
+    ${insn}
+    pushfd
+    pop esi
+    mov edi, -1
+    ${readError ? 'mov ebx, 0x4400\nvmread edi, ebx' : ''}`;
+  const r = run('pm32', src, (h) => {
+    vmxReady(h);
+    o.setup?.(h);
+  });
+  return { ...r, flags: r.cpu.regs[ESI] & ALL_FLAGS, error: r.cpu.regs[EDI] };
+}
+/** The vector the run stopped on (-1: none). */
+function fault(insn: string, o: Opts = {}): number {
+  return vmx(insn, { readError: false, ...o }).vector;
+}
+/** Prelude making VMCS A current (cleared first). */
+const CURRENT_A = `vmxon [${DATA}]\nvmclear [${DATA + 8}]\nvmptrld [${DATA + 8}]`;
+
+describe('enabling VMX', () => {
+  it('CPUID.1:ECX.VMX is set; CR4.VMXE is an implemented bit', () => {
+    const r = run('pm32', 'mov eax, 1\ncpuid');
+    expect(r.cpu.regs[ECX] & FEAT_ECX_VMX).toBe(FEAT_ECX_VMX);
+    expect(CR4_IMPLEMENTED & CR4_VMXE).toBe(CR4_VMXE);
+  });
+  it('VMXON succeeds with CR0/CR4 fixed bits, FEATURE_CONTROL locked and enabled, a good region', () => {
+    const r = vmx(`vmxon [${DATA}]`, { prelude: '', readError: false });
+    expect(r.vector).toBe(-1);
+    expect(r.flags).toBe(VMSUCCEED);
+    expect(r.cpu.vmx.on).toBe(true);
+    expect(r.cpu.vmx.vmxonPtr).toBe(VMXON);
+    expect(r.cpu.vmx.vmcsPtr).toBe(INVALID_PTR);
+  });
+  it('VMXON: #UD without CR4.VMXE, in real mode and in virtual-8086 mode', () => {
+    expect(fault(`vmxon [${DATA}]`, { prelude: '', setup: (h) => { h.cpu.cr4 &= ~CR4_VMXE; } })).toBe(EXC_UD);
+    const real = run('real', 'vmxon [0x100]', (h) => { h.cpu.cr4 = CR4_VMXE; });
+    expect(real.vector).toBe(EXC_UD);
+    const v86 = run('real', 'vmxon [0x100]', (h) => {
+      h.cpu.cr0 |= CR0_PE;
+      h.cpu.cr4 = CR4_VMXE;
+      h.cpu.setEflags(h.cpu.getEflags() | VM);
+      h.cpu.setCpl(3);
+    });
+    expect(v86.vector).toBe(EXC_UD);
+  });
+  it('VMXON: #GP(0) at CPL 3, with A20M, with CR0.NE or CR0.PG clear, or FEATURE_CONTROL not set up', () => {
+    const cases: Array<(h: Harness) => void> = [
+      (h) => enterRing3(h.cpu, h.cpu.eip, 0x7000),
+      (h) => { h.cpu.a20Mask = ~(1 << 20); },
+      (h) => { h.cpu.cr0 &= ~CR0_NE; },
+      (h) => { h.cpu.cr0 &= ~CR0_PG; h.cpu.updateMode(); },
+      (h) => { h.cpu.msrs.set(MSR_FEATURE_CONTROL, 4n); }, // enabled but not locked
+      (h) => { h.cpu.msrs.set(MSR_FEATURE_CONTROL, 1n); }, // locked, VMX disabled
+    ];
+    for (const setup of cases) {
+      const r = vmx(`vmxon [${DATA}]`, { prelude: '', setup, readError: false });
+      expect([r.vector, r.errorCode]).toEqual([EXC_GP, 0]);
+      expect(r.cpu.vmx.on).toBe(false);
+    }
+  });
+  it('VMXON: VMfailInvalid for a misaligned or >32-bit pointer and a wrong revision identifier', () => {
+    const cases: Array<(h: Harness) => void> = [
+      (h) => h.mem.view.setUint32(DATA, VMXON + 8, true),
+      (h) => h.mem.view.setUint32(DATA + 4, 1, true),
+      (h) => h.mem.view.setUint32(VMXON, VMCS_REVISION_ID + 1, true),
+      (h) => h.mem.view.setUint32(VMXON, (VMCS_REVISION_ID | 0x80000000) >>> 0, true),
+    ];
+    for (const setup of cases) {
+      const r = vmx(`vmxon [${DATA}]`, { prelude: '', setup, readError: false });
+      expect(r.flags).toBe(VMFAIL_INVALID);
+      expect(r.cpu.vmx.on).toBe(false);
+    }
+  });
+  it('VMXON in VMX root operation: VMfailInvalid without a current VMCS, VMfailValid(15) with one', () => {
+    expect(vmx(`vmxon [${DATA}]`, { readError: false }).flags).toBe(VMFAIL_INVALID);
+    const r = vmx(`vmxon [${DATA}]`, { prelude: CURRENT_A });
+    expect([r.flags, r.error]).toEqual([VMFAIL_VALID, 15]);
+  });
+  it('VMXON in root operation at CPL 3 is #GP(0)', () => {
+    const r = vmx(`vmxon [${DATA}]`, { prelude: '', readError: false, setup: (h) => {
+      h.cpu.vmx.on = true;
+      enterRing3(h.cpu, h.cpu.eip, 0x7000);
+    } });
+    expect(r.vector).toBe(EXC_GP);
+  });
+  it('in VMX operation, MOV to CR0/CR4 may not clear a fixed-1 bit (PE, NE, PG, VMXE)', () => {
+    for (const insn of ['mov eax, cr4\nand eax, ~0x2000\nmov cr4, eax', 'mov eax, cr0\nand eax, ~0x20\nmov cr0, eax',
+      'mov eax, cr0\nand eax, 0x7fffffff\nmov cr0, eax']) {
+      expect(fault(insn)).toBe(EXC_GP);
+      expect(fault(insn, { prelude: '' })).toBe(-1); // outside VMX operation: allowed
+    }
+  });
+});
+
+describe('VMXOFF', () => {
+  it('#UD outside VMX operation; succeeds in root operation and leaves it', () => {
+    expect(fault('vmxoff', { prelude: '' })).toBe(EXC_UD);
+    const r = vmx('vmxoff', { prelude: CURRENT_A, readError: false });
+    expect(r.flags).toBe(VMSUCCEED);
+    expect(r.cpu.vmx.on).toBe(false);
+    expect(fault('vmxoff\nvmptrst [0x40100]', { prelude: CURRENT_A })).toBe(EXC_UD);
+  });
+  it('#GP(0) at CPL 3', () => {
+    expect(fault('vmxoff', { prelude: '', setup: (h) => {
+      h.cpu.vmx.on = true;
+      enterRing3(h.cpu, h.cpu.eip, 0x7000);
+    } })).toBe(EXC_GP);
+  });
+});
+
+describe('VMCLEAR / VMPTRLD / VMPTRST', () => {
+  it('#UD outside VMX operation (every instruction but VMXON)', () => {
+    for (const insn of [`vmclear [${DATA}]`, `vmptrld [${DATA}]`, `vmptrst [${DATA}]`, 'vmread eax, ebx',
+      'vmwrite ebx, eax', 'vmlaunch', 'vmresume', 'vmcall', `invept eax, [${DATA}]`, `invvpid eax, [${DATA}]`]) {
+      expect(fault(insn, { prelude: '' })).toBe(EXC_UD);
+    }
+  });
+  it('#GP(0) at CPL 3 in VMX root operation', () => {
+    for (const insn of [`vmclear [${DATA}]`, `vmptrld [${DATA}]`, `vmptrst [${DATA}]`, 'vmread eax, ebx',
+      'vmwrite ebx, eax', 'vmlaunch', 'vmresume', 'vmcall', `invept eax, [${DATA}]`, `invvpid eax, [${DATA}]`]) {
+      const r = vmx(insn, { prelude: '', readError: false, setup: (h) => {
+        h.cpu.vmx.on = true;
+        h.cpu.vmx.vmxonPtr = VMXON;
+        enterRing3(h.cpu, h.cpu.eip, 0x7000);
+      } });
+      expect([insn, r.vector, r.errorCode]).toEqual([insn, EXC_GP, 0]);
+    }
+  });
+  it('VMPTRLD makes a VMCS current and VMPTRST stores its pointer; VMPTRST without one stores all ones', () => {
+    const r = vmx(`vmptrst [${DATA + 0x100}]`, { prelude: CURRENT_A });
+    expect(r.flags).toBe(VMSUCCEED);
+    expect(r.cpu.vmx.vmcsPtr).toBe(VMCS_A);
+    expect([r.mem.view.getUint32(DATA + 0x100, true), r.mem.view.getUint32(DATA + 0x104, true)]).toEqual([VMCS_A, 0]);
+    const none = vmx(`vmptrst [${DATA + 0x100}]`, { readError: false });
+    expect(none.flags).toBe(VMSUCCEED);
+    expect([none.mem.view.getUint32(DATA + 0x100, true), none.mem.view.getUint32(DATA + 0x104, true)])
+      .toEqual([0xffffffff, 0xffffffff]);
+  });
+  it('VMPTRLD failures: invalid address (9), the VMXON pointer (10), a wrong revision (11)', () => {
+    const bad = (setup: (h: Harness) => void, operand = DATA + 16): Outcome =>
+      vmx(`vmptrld [${operand}]`, { prelude: CURRENT_A, setup });
+    expect(bad((h) => h.mem.view.setUint32(DATA + 16, VMCS_B + 4, true))).toMatchObject({ flags: VMFAIL_VALID, error: 9 });
+    expect(bad((h) => h.mem.view.setUint32(DATA + 20, 1, true))).toMatchObject({ flags: VMFAIL_VALID, error: 9 });
+    expect(bad(() => {}, DATA)).toMatchObject({ flags: VMFAIL_VALID, error: 10 });
+    expect(bad((h) => h.mem.view.setUint32(VMCS_B, 0, true))).toMatchObject({ flags: VMFAIL_VALID, error: 11 });
+    expect(bad((h) => h.mem.view.setUint32(VMCS_B, (VMCS_REVISION_ID | 0x80000000) >>> 0, true)))
+      .toMatchObject({ flags: VMFAIL_VALID, error: 11 });
+    // Without a current VMCS the same failures are VMfailInvalid.
+    const r = vmx(`vmptrld [${DATA}]`, { readError: false });
+    expect(r.flags).toBe(VMFAIL_INVALID);
+  });
+  it('VMCLEAR: invalid address (2) and the VMXON pointer (3); success clears the launch state and the current pointer', () => {
+    const misaligned = vmx(`vmclear [${DATA + 16}]`, { prelude: CURRENT_A, setup: (h) => h.mem.view.setUint32(DATA + 16, 0x123, true) });
+    expect([misaligned.flags, misaligned.error]).toEqual([VMFAIL_VALID, 2]);
+    const vmxonPtr = vmx(`vmclear [${DATA}]`, { prelude: CURRENT_A });
+    expect([vmxonPtr.flags, vmxonPtr.error]).toEqual([VMFAIL_VALID, 3]);
+    expect(vmx(`vmclear [${DATA}]`, { readError: false }).flags).toBe(VMFAIL_INVALID);
+    const other = vmx(`vmclear [${DATA + 16}]`, { prelude: CURRENT_A, setup: (h) => h.mem.view.setUint32(VMCS_B + VMCS_LAUNCH_OFFSET, 1, true) });
+    expect(other.flags).toBe(VMSUCCEED);
+    expect(other.cpu.vmx.vmcsPtr).toBe(VMCS_A); // another VMCS: the current one stays
+    expect(other.mem.view.getUint32(VMCS_B + VMCS_LAUNCH_OFFSET, true)).toBe(0);
+    const current = vmx(`vmclear [${DATA + 8}]`, { prelude: CURRENT_A, readError: false });
+    expect(current.flags).toBe(VMSUCCEED);
+    expect(current.cpu.vmx.vmcsPtr).toBe(INVALID_PTR);
+  });
+  it('a memory operand beyond the segment limit is #GP(0) before any VMX outcome', () => {
+    const r = vmx('vmptrld [ds:0xfffffffc]', { prelude: CURRENT_A, readError: false });
+    expect(r.vector).toBe(EXC_GP);
+  });
+});
+
+describe('VMREAD / VMWRITE', () => {
+  it('VMfailInvalid without a current VMCS', () => {
+    expect(vmx('mov ebx, 0x4002\nvmread eax, ebx', { readError: false }).flags).toBe(VMFAIL_INVALID);
+    expect(vmx('mov ebx, 0x4002\nvmwrite ebx, eax', { readError: false }).flags).toBe(VMFAIL_INVALID);
+  });
+  it('round trips of every width, register and memory operands', () => {
+    const r = vmx(`mov ebx, 0x6820
+      mov eax, 0x12345678
+      vmwrite ebx, eax
+      vmread [${DATA + 0x200}], ebx
+      mov ebx, 0x0802
+      mov dword [${DATA + 0x204}], 0xabcd1234
+      vmwrite ebx, [${DATA + 0x204}]
+      vmread ecx, ebx
+      mov ebx, 0x2010
+      mov eax, 0x89abcdef
+      vmwrite ebx, eax
+      mov ebx, 0x2011
+      mov eax, 0x11
+      vmwrite ebx, eax
+      mov ebx, 0x2010
+      vmread edx, ebx
+      mov ebx, 0x2011
+      vmread ebp, ebx`, { prelude: CURRENT_A });
+    expect(r.vector).toBe(-1);
+    expect(r.flags).toBe(VMSUCCEED);
+    expect(r.mem.view.getUint32(DATA + 0x200, true)).toBe(0x12345678); // natural width: 32 bits
+    expect(r.cpu.regs[ECX]).toBe(0x1234); // 16-bit field: low half kept, read zero-extended
+    expect(r.cpu.regs[EDX] >>> 0).toBe(0x89abcdef);
+    expect(r.cpu.regs[5]).toBe(0x11);
+    expect(r.mem.view.getUint32(VMCS_A + FIELD_OFFSET[fieldIndex(0x2010)] + 4, true)).toBe(0x11);
+  });
+  it('VMWRITE of a 64-bit field with the full encoding clears the high half', () => {
+    const r = vmx(`mov ebx, 0x2011
+      mov eax, 0x77
+      vmwrite ebx, eax
+      mov ebx, 0x2010
+      mov eax, 5
+      vmwrite ebx, eax
+      mov ebx, 0x2011
+      vmread ecx, ebx`, { prelude: CURRENT_A });
+    expect(r.cpu.regs[ECX]).toBe(0);
+  });
+  it('unsupported components are VMfailValid(12): unknown, high half of a 32-bit field, bits 31:15, absent feature', () => {
+    for (const enc of [0x0002, 0x4001, 0x6801, 0x8000 | 0x4002, 0x10000 | 0x4002, 0x2012 + 0x100, 0x4830]) {
+      const rd = vmx(`mov ebx, ${enc}\nvmread eax, ebx`, { prelude: CURRENT_A });
+      expect([enc, rd.flags, rd.error]).toEqual([enc, VMFAIL_VALID, 12]);
+      const wr = vmx(`mov ebx, ${enc}\nvmwrite ebx, eax`, { prelude: CURRENT_A });
+      expect([enc, wr.flags, wr.error]).toEqual([enc, VMFAIL_VALID, 12]);
+    }
+  });
+  it('VM-exit information fields are read-only: VMWRITE is VMfailValid(13), VMREAD works', () => {
+    const w = vmx('mov ebx, 0x4402\nvmwrite ebx, eax', { prelude: CURRENT_A });
+    expect([w.flags, w.error]).toEqual([VMFAIL_VALID, 13]);
+    const r = vmx('mov ebx, 0x6400\nvmread eax, ebx', { prelude: CURRENT_A });
+    expect(r.flags).toBe(VMSUCCEED);
+  });
+  it('the error field belongs to the current VMCS; VMPTRLD of another shows its own', () => {
+    const r = vmx(`vmclear [${DATA + 16}]\nvmptrld [${DATA + 16}]`, { prelude: `${CURRENT_A}\nmov ebx, 0x4402\nvmwrite ebx, eax` });
+    expect([r.flags, r.error]).toEqual([VMSUCCEED, 0]);
+    expect(r.mem.view.getUint32(VMCS_A + FIELD_OFFSET[fieldIndex(0x4400)], true)).toBe(13);
+  });
+  it('a faulting VMREAD memory destination leaves the flags alone', () => {
+    const r = vmx('mov ebx, 0x4400\nvmread [ds:0xfffffffe], ebx', { prelude: CURRENT_A, readError: false });
+    expect(r.vector).toBe(EXC_GP);
+    expect(r.cpu.getEflags() & ALL_FLAGS).toBe(ALL_FLAGS);
+  });
+});
+
+describe('VMLAUNCH / VMRESUME / VMCALL', () => {
+  it('VMfailInvalid without a current VMCS', () => {
+    for (const insn of ['vmlaunch', 'vmresume', 'vmcall']) expect(vmx(insn, { readError: false }).flags).toBe(VMFAIL_INVALID);
+  });
+  it('VMRESUME of a clear VMCS is VMfailValid(5); VMLAUNCH of a launched one VMfailValid(4)', () => {
+    const resume = vmx('vmresume', { prelude: CURRENT_A });
+    expect([resume.flags, resume.error]).toEqual([VMFAIL_VALID, 5]);
+    const launch = vmx('vmlaunch', {
+      prelude: `${CURRENT_A}\nmov dword [${VMCS_A + VMCS_LAUNCH_OFFSET}], 1`,
+    });
+    expect([launch.flags, launch.error]).toEqual([VMFAIL_VALID, 4]);
+  });
+  it('right after MOV SS, VM entry fails with VMfailValid(26)', () => {
+    const r = vmx('mov ax, ss\nmov ss, ax\nvmlaunch', { prelude: CURRENT_A });
+    expect([r.flags, r.error]).toEqual([VMFAIL_VALID, 26]);
+  });
+  it('a VMLAUNCH that passes the checks reaches VM entry (the next slice)', () => {
+    expect(() => vmx('vmlaunch', { prelude: CURRENT_A })).toThrow(/VM entry is not implemented/);
+  });
+  it('VMCALL in root operation: VMfailValid(1) (no dual-monitor treatment)', () => {
+    const r = vmx('vmcall', { prelude: CURRENT_A });
+    expect([r.flags, r.error]).toEqual([VMFAIL_VALID, 1]);
+  });
+});
+
+describe('INVEPT / INVVPID', () => {
+  const desc = (lo: number, hi = 0, w2 = 0, w3 = 0): string =>
+    `mov dword [${DATA + 0x300}], ${lo}\nmov dword [${DATA + 0x304}], ${hi}\nmov dword [${DATA + 0x308}], ${w2}\nmov dword [${DATA + 0x30c}], ${w3}`;
+  const invept = (type: number, d: string): Outcome => vmx(`mov eax, ${type}\ninvept eax, [${DATA + 0x300}]`, { prelude: `${CURRENT_A}\n${d}` });
+  const invvpid = (type: number, d: string): Outcome => vmx(`mov eax, ${type}\ninvvpid eax, [${DATA + 0x300}]`, { prelude: `${CURRENT_A}\n${d}` });
+  it('INVEPT: types 1 and 2 with a valid EPTP succeed; other types and bad EPTPs are VMfailValid(28)', () => {
+    expect(invept(1, desc(0x5001e)).flags).toBe(VMSUCCEED); // WB, walk length 4
+    expect(invept(1, desc(0x50018)).flags).toBe(VMSUCCEED); // UC
+    expect(invept(2, desc(0)).flags).toBe(VMSUCCEED);
+    for (const [type, d] of [[0, desc(0x5001e)], [3, desc(0x5001e)], [1, desc(0x5001d)], [1, desc(0x50016)],
+      [1, desc(0x5005e)], [1, desc(0x5001e, 1)]] as const) {
+      const r = invept(type, d);
+      expect([type, d, r.flags, r.error]).toEqual([type, d, VMFAIL_VALID, 28]);
+    }
+  });
+  it('INVVPID: the four types; VPID 0 (except all-context), bits 63:16, a >32-bit address are VMfailValid(28)', () => {
+    for (const type of [0, 1, 2, 3]) expect(invvpid(type, desc(1, 0, 0x1000)).flags).toBe(VMSUCCEED);
+    expect(invvpid(2, desc(0)).flags).toBe(VMSUCCEED);
+    for (const [type, d] of [[4, desc(1)], [0, desc(0)], [1, desc(0)], [3, desc(0)], [1, desc(0x10001)],
+      [1, desc(1, 1)], [0, desc(1, 0, 0, 1)]] as const) {
+      const r = invvpid(type, d);
+      expect([type, d, r.flags, r.error]).toEqual([type, d, VMFAIL_VALID, 28]);
+    }
+  });
+});
+
+describe('capability MSRs', () => {
+  function rdmsr(index: number): bigint {
+    const r = run('pm32', `mov ecx, ${index}\nrdmsr`);
+    expect(r.vector).toBe(-1);
+    return (BigInt(r.cpu.regs[EDX] >>> 0) << 32n) | BigInt(r.cpu.regs[EAX] >>> 0);
+  }
+  it('IA32_VMX_BASIC: revision, 4 KiB, 32-bit addresses, WB, TRUE controls', () => {
+    expect(rdmsr(0x480)).toBe(BigInt(VMCS_REVISION_ID) | (0x1000n << 32n) | (1n << 48n) | (6n << 50n) | (1n << 55n));
+  });
+  it('control MSRs derive from the one model declaration; TRUE ones let the model-clearable default1 bits be 0', () => {
+    const classes = [[0x481, 0x48d, PIN], [0x482, 0x48e, PROC], [0x483, 0x48f, EXIT], [0x484, 0x490, 4]] as const;
+    for (const [plain, tru, cls] of classes) {
+      const p = rdmsr(plain), t = rdmsr(tru);
+      expect(p & 0xffffffffn).toBe(BigInt(DEFAULT1[cls]));
+      expect(p >> 32n).toBe(t >> 32n);
+      expect(p >> 32n).toBe(BigInt((DEFAULT1[cls] | MODEL[cls]) >>> 0));
+      expect(t & 0xffffffffn).toBe(BigInt((DEFAULT1[cls] & ~MODEL[cls]) >>> 0));
+    }
+    expect(rdmsr(0x48e) & BigInt(PROC_CR3_LOAD_EXITING)).toBe(0n); // TRUE: CR3-load exiting may be 0
+    expect(rdmsr(0x482) & BigInt(PROC_CR3_LOAD_EXITING)).toBe(BigInt(PROC_CR3_LOAD_EXITING));
+    expect(rdmsr(0x48b)).toBe(controlMsr(PROC2, false));
+    expect(rdmsr(0x48b) >> 32n).toBe(0xe7n); // APIC accesses, EPT, descriptor tables, VPID, WBINVD, unrestricted
+    expect(rdmsr(0x48c)).toBe(EPT_VPID_CAP);
+    expect(supports(PROC2, PROC2_EPT)).toBe(true);
+  });
+  it('MISC, CR0/CR4 fixed bits and VMCS_ENUM', () => {
+    expect(rdmsr(0x485)).toBe(5n | (1n << 6n) | (1n << 7n) | (4n << 16n));
+    expect(rdmsr(0x486)).toBe(BigInt((CR0_PE | CR0_NE | CR0_PG) >>> 0));
+    expect(rdmsr(0x487)).toBe(0xffffffffn);
+    expect(rdmsr(0x488)).toBe(BigInt(CR4_VMXE));
+    expect(rdmsr(0x489)).toBe(BigInt(CR4_IMPLEMENTED));
+    expect(rdmsr(0x48a)).toBe(0x17n << 1n); // the VMX-preemption timer value, index 23
+  });
+  it('the capability MSRs are read-only and VMFUNC (0x491) does not exist: #GP(0)', () => {
+    for (const index of [0x480, 0x482, 0x48c, 0x490]) {
+      const r = run('pm32', `mov ecx, ${index}\nxor eax, eax\nxor edx, edx\nwrmsr`);
+      expect(r.vector).toBe(EXC_GP);
+    }
+    expect(run('pm32', 'mov ecx, 0x491\nrdmsr').vector).toBe(EXC_GP);
+  });
+});
+
+describe('VMCS fields and layout', () => {
+  it('widths and types come from the encodings; exit-information fields alone are read-only', () => {
+    expect(FIELDS.find((f) => f.encoding === 0x0802)?.width).toBe(W16);
+    expect(FIELDS.find((f) => f.encoding === 0x2800)?.width).toBe(W64);
+    expect(FIELDS.find((f) => f.encoding === 0x4400)?.width).toBe(W32);
+    expect(FIELDS.find((f) => f.encoding === 0x681e)?.width).toBe(WNAT);
+    for (const f of FIELDS) expect(f.readOnly).toBe(f.type === T_EXIT_INFO);
+    expect(FIELDS.filter((f) => f.readOnly).length).toBe(15); // 8 32-bit, 6 natural-width, guest-physical address
+  });
+  it('every field has its own naturally aligned slot after the 16-byte header, within 4 KiB', () => {
+    const taken = new Set<number>();
+    FIELDS.forEach((f, k) => {
+      const size = f.width === W16 ? 2 : f.width === W64 ? 8 : 4;
+      expect(FIELD_OFFSET[k] % size).toBe(0);
+      expect(FIELD_OFFSET[k]).toBeGreaterThanOrEqual(16);
+      for (let b = 0; b < size; b++) {
+        expect(taken.has(FIELD_OFFSET[k] + b)).toBe(false);
+        taken.add(FIELD_OFFSET[k] + b);
+      }
+    });
+    expect(VMCS_LAYOUT_SIZE).toBeLessThanOrEqual(0x1000);
+  });
+  it('fields of supported features exist, the others do not', () => {
+    expect(fieldIndex(0x201a)).toBeGreaterThanOrEqual(0); // EPT pointer
+    expect(fieldIndex(0x0000)).toBeGreaterThanOrEqual(0); // VPID
+    expect(fieldIndex(0x2806)).toBe(-1); // guest IA32_EFER: no EFER on this model
+    expect(fieldIndex(0x2c04)).toBe(-1); // host IA32_PERF_GLOBAL_CTRL
+    expect(FIELD_SUPPORTED.filter((s) => !s).length).toBe(4);
+  });
+});
+
+describe('snapshots', () => {
+  it('saveState/restoreState carry the VMX state', () => {
+    const r = vmx('nop', { prelude: CURRENT_A, readError: false });
+    const s = r.cpu.saveState();
+    expect(s.vmx).toEqual({ on: true, vmxonPtr: VMXON, vmcsPtr: VMCS_A });
+    r.cpu.reset();
+    expect(r.cpu.vmx.on).toBe(false);
+    r.cpu.restoreState(s);
+    expect(r.cpu.vmx.save()).toEqual(s.vmx);
+  });
+});
