@@ -122,7 +122,6 @@ export class Emitter {
   movImm(r: number, v: number): void { this.o32(); this.b(0xb8 + r); this.d32(v); }
   movImm16(r: number, v: number): void { this.o16(); this.b(0xb8 + r); this.w16(v); }
   store(disp: number, r: number): void { this.o32(); this.b(0x89); this.absModrm(r, disp); }
-  load(r: number, disp: number): void { this.o32(); this.b(0x8b); this.absModrm(r, disp); }
   storeImm(disp: number, v: number): void { this.o32(); this.b(0xc7); this.absModrm(0, disp); this.d32(v); }
   /** mov dword [disp], address of label (zero-extended CS offset in 16-bit code). */
   storeLabel(disp: number, label: string): void {

@@ -103,7 +103,7 @@ FX.cmps = FX.scas = { d: ARITH_FLAGS };
 });
 
 /** Mnemonics whose first operand is only read. */
-const FIRST_READ_ONLY = new Set(['cmp', 'test', 'bt', 'push', 'bound', 'nop', 'verr', 'verw', 'mul', 'imul1', 'div', 'idiv', 'ud0', 'ud1']);
+const FIRST_READ_ONLY = new Set(['cmp', 'test', 'bt', 'push', 'bound', 'nop', 'verr', 'verw', 'mul', 'div', 'idiv', 'ud0', 'ud1']);
 /** Mnemonics that write their second operand too. */
 const BOTH_WRITTEN = new Set(['xchg', 'xadd']);
 
@@ -712,7 +712,8 @@ function genModrm(g: Gen, f: OpForm, o32: boolean, opc: number[], pre: () => num
   const name = f.name;
   const ops = f.operands;
   const key = f.key;
-  const firstWritten = !FIRST_READ_ONLY.has(name === 'imul' && ops.length === 1 ? 'imul1' : name);
+  // One-operand IMUL, like MUL, only reads its operand (it writes eAX/eDX).
+  const firstWritten = !(FIRST_READ_ONLY.has(name) || (name === 'imul' && ops.length === 1));
   const secondWritten = BOTH_WRITTEN.has(name);
   let fx = fxd;
 

@@ -158,7 +158,7 @@ export async function crossCheck(o: CrossOptions): Promise<Summary> {
 }
 
 export function formatSummary(s: Summary): string {
-  const lines = [`${s.peers[0]} vs ${s.peers[1]}, seed ${s.seed}: ${s.agreed}/${s.total} agree (${s.percent.toFixed(2)}%)`];
+  const lines = [`${s.peers[0]} vs ${s.peers[1]}, seed ${s.seed}: ${s.agreed}/${s.total} agree (${s.percent.toFixed(3)}%)`];
   lines.push(`end vectors of agreeing tests: ${Object.entries(s.vectors).map(([v, n]) => `${v}:${n}`).join(' ')}`);
   for (const c of s.classes) {
     lines.push('', `[${c.count}] ${c.name}`, `  e.g. seed ${c.example.seed} test ${c.example.index} (${c.example.mode}, ${c.example.items} items): ${c.example.diff}`);
