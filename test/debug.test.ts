@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { CR4_DE, EXC_DB, RF, TF } from '../src/cpu/constants.js';
+import { makePeer, peerAvailable } from '../src/crosscheck/peers.js';
 import { asm, CODE_BASE, makeCpu, runToHlt, SEL, STACK_TOP, type Harness } from './helpers/harness.js';
 import { dword, gate, INT_GATE, record } from './helpers/idt.js';
 
@@ -113,4 +114,180 @@ describe('data and I/O breakpoints', () => {
     expect(r.ex).toEqual([[EXC_DB, 0]]);
     expect(r.dr6 & 0xf).toBe(0);
   });
+});
+
+/**
+ * A ROM run by trapdiff and by Bochs: an instruction breakpoint resumed with RF, DR7.GD (BD, GD
+ * cleared), a 2-byte read/write breakpoint hit only by an overlapping access, an I/O breakpoint
+ * under CR4.DE, single-step with B0-B3 preset (cleared by the #DB), DR4 reading DR6. The #DB
+ * handler prints EIP, EFLAGS image and DR6.
+ */
+const DEBUG_ROM = `start:
+  cli
+  xor ax, ax
+  mov ds, ax
+  mov es, ax
+  mov si, gdt - 0xF0000
+  mov di, 0x1000
+  mov cx, gdt_end - gdt
+  cs rep movsb
+  o32 lgdt [cs:gdtr - 0xF0000]
+  o32 lidt [cs:idtr - 0xF0000]
+  mov eax, cr0
+  or al, 1
+  mov cr0, eax
+  jmp dword 0x08:pm32
+bits 32
+pm32:
+  mov ax, 0x10
+  mov ds, ax
+  mov es, ax
+  mov ss, ax
+  mov esp, 0x9000
+  mov dword [0x2000 + 1*8], 0x00080000 + (h1 - 0xF0000)
+  mov dword [0x2004 + 1*8], 0x000f8e00
+  xor ebx, ebx
+  ; D1: instruction breakpoint on INC EBX; the handler sets RF and returns
+  mov eax, d1bp
+  mov dr0, eax
+  mov eax, 0x401
+  mov dr7, eax
+  nop
+d1bp:
+  inc ebx
+  mov eax, ebx
+  call hex
+  ; D2: DR7.GD, then MOV from DR0
+  mov dword [0x3000], d3
+  mov eax, 0x2400
+  mov dr7, eax
+  mov eax, dr0
+d3:
+  mov eax, dr7
+  call hex
+  ; D3: 2-byte read/write breakpoint at 0x6001 (covers 0x6000-0x6001)
+  mov dword [0x3000], d4
+  mov eax, 0x6001
+  mov dr1, eax
+  mov eax, 0x00700404
+  mov dr7, eax
+  mov al, [0x6002]
+  mov al, [0x5fff]
+  mov ax, [0x6001]
+  nop
+d4:
+  ; D4: I/O breakpoint on port 0x1234 (CR4.DE)
+  mov dword [0x3000], d5
+  mov eax, 8
+  mov cr4, eax
+  mov eax, 0x1234
+  mov dr2, eax
+  mov eax, 0x02000410
+  mov dr7, eax
+  mov dx, 0x1235
+  in al, dx
+  mov dx, 0x1234
+  in al, dx
+  nop
+d5:
+  ; D5: single-step with B0-B3 already set in DR6
+  mov dword [0x3000], d6
+  xor eax, eax
+  mov dr7, eax
+  mov eax, 0xf
+  mov dr6, eax
+  pushfd
+  or dword [esp], 0x100
+  popfd
+  nop
+  nop
+d6:
+  ; D6: DR4 reads DR6 without CR4.DE
+  xor eax, eax
+  mov cr4, eax
+  mov eax, 0x2
+  mov dr6, eax
+  mov eax, dr4
+  call hex
+  mov dx, 0x8900
+  mov esi, msg
+  mov ecx, 8
+.s: mov al, [esi]
+  out dx, al
+  inc esi
+  loop .s
+  hlt
+  jmp $
+
+h1:
+  mov eax, [esp]
+  call hex
+  mov eax, [esp+8]
+  call hex
+  mov eax, dr6
+  call hex
+  xor eax, eax
+  mov dr6, eax
+  cmp dword [esp], d1bp
+  jne .out
+  or dword [esp+8], 0x10000
+  iretd
+.out:
+  mov esp, 0x9000
+  xor eax, eax
+  mov dr7, eax
+  jmp [0x3000]
+
+hex:
+  pushad
+  mov ecx, 8
+  mov ebx, eax
+  mov dx, 0xe9
+.l: rol ebx, 4
+  mov al, bl
+  and al, 15
+  add al, '0'
+  cmp al, '9'
+  jbe .p
+  add al, 7
+.p: out dx, al
+  loop .l
+  mov al, 10
+  out dx, al
+  popad
+  ret
+
+msg: db "Shutdown"
+align 8
+gdt:
+  dq 0
+  dd 0x0000ffff, 0x00cf9b00      ; 08 code r0
+  dd 0x0000ffff, 0x00cf9300      ; 10 data r0
+gdt_end:
+gdtr: dw gdt_end - gdt - 1
+  dd 0x1000
+idtr: dw 0x50 * 8 - 1
+  dd 0x2000
+  times 0xfff0 - ($ - $$) db 0xff
+bits 16
+  jmp 0xF000:(start - 0xF0000)
+  times 0x10000 - ($ - $$) db 0xff
+`;
+const DEBUG_EXPECTED = [
+  '000F0067', '00000046', 'FFFF0FF1',
+  '00000001', '000F0081', '00000093',
+  'FFFF2FF0', '00000400', '000F00B6',
+  '00000093', 'FFFF0FF2', '000F00E3',
+  '00000046', 'FFFF0FF4', '000F0105',
+  '00000146', 'FFFF4FF0', 'FFFF0FF2',
+];
+
+describe('debug registers on a ROM', () => {
+  const rom = asm(DEBUG_ROM, 16, 0xf0000);
+  it('trapdiff', async () => {
+    expect((await makePeer('trapdiff').run(rom)).split('\n').slice(0, -1)).toEqual(DEBUG_EXPECTED);
+  });
+  it.skipIf(!peerAvailable('bochs'))('Bochs agrees', async () => {
+    expect((await makePeer('bochs').run(rom)).split('\n').slice(0, -1)).toEqual(DEBUG_EXPECTED);
+  }, 30_000);
 });

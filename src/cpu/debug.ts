@@ -61,7 +61,7 @@ export function debugBeforeInsn(cpu: Cpu): void {
   if (!breakpointsEnabled(cpu)) return;
   const found = hits(cpu, 1 << RW_EXEC, (cpu.segBase[CS] + cpu.eip) >>> 0, 1);
   if (found === 0) return;
-  cpu.dr[6] = (cpu.dr[6] & ~0xf) | found;
+  setDr6(cpu, found);
   cpu.faultNoCode(EXC_DB);
 }
 
@@ -78,11 +78,18 @@ export function debugAfterInsn(cpu: Cpu, tfBefore: boolean): void {
   takeTraps(cpu, bits);
 }
 
-/** Sets DR6 (B0-B3 replaced, BD/BS/BT accumulated) and delivers the #DB trap at cpu.eip. */
+/** Sets DR6 and delivers the #DB trap at cpu.eip. */
 function takeTraps(cpu: Cpu, bits: number): void {
   cpu.debugTrap = 0;
-  cpu.dr[6] = (bits & 0xf ? cpu.dr[6] & ~0xf : cpu.dr[6]) | bits;
+  setDr6(cpu, bits);
   raiseException(cpu, EXC_DB, 0, false);
+}
+/**
+ * DR6 on a #DB: B0-B3 become the breakpoints that hit, cleared when none did (as Bochs and QEMU
+ * do; the SDM allows it); BD, BS and BT accumulate (the SDM: never cleared by the processor).
+ */
+function setDr6(cpu: Cpu, bits: number): void {
+  cpu.dr[6] = (cpu.dr[6] & ~0xf) | bits;
 }
 
 /** After INT n / INT3 / INTO / INT1 started with TF set: no single-step trap if TF is now clear. */
@@ -115,7 +122,7 @@ export function deliverPendingDebugTrap(cpu: Cpu): void {
 /** The general-detect fault of MOV to/from DRn while DR7.GD is set: DR6.BD, GD cleared. */
 export function generalDetect(cpu: Cpu): void {
   if (!(cpu.dr[7] & DR7_GD)) return;
-  cpu.dr[6] |= DR6_BD;
+  setDr6(cpu, DR6_BD);
   cpu.dr[7] &= ~DR7_GD;
   cpu.faultNoCode(EXC_DB);
 }
