@@ -175,8 +175,10 @@ function str(cpu: Cpu, i: Insn, op: number, size: number): void {
   const block = op === MOVS || op === STOS;
   const whileEqual = i.rep === REP_E;
   for (;;) {
-    // A block chunk stops where the per-iteration path would stop for the run budget.
-    let n = block ? blockChunk(cpu, i, op === MOVS, size, Math.min(count, Math.max(1, cpu.runUntil - cpu.cycles))) : 0;
+    // A block chunk stops where the per-iteration path would stop: at the run budget, or after
+    // one iteration when something already needs attention.
+    const max = cpu.attention ? 1 : Math.min(count, Math.max(1, cpu.runUntil - cpu.cycles));
+    let n = block ? blockChunk(cpu, i, op === MOVS, size, max) : 0;
     if (n > 0) {
       const delta = cpu.flags & DF ? -size * n : size * n;
       if (op === MOVS) advance(cpu, ESI, a32, delta);
