@@ -920,6 +920,8 @@ export interface PlacedInsn {
   len: number;
   key: string;
   item: number;
+  /** Flags the instruction reads (never in uBefore: the generator's rule). */
+  reads: number;
   uBefore: number;
   uAfter: number;
 }
@@ -963,14 +965,14 @@ export function layoutSequence(tc: TestCase, count: number, base: number): SeqLa
     for (const r of it.insns) {
       const before = u;
       u = (u & ~r.defines) | r.undef;
-      insns.push({ addr: base + starts[k] + r.off, len: r.len, key: r.key, item: k, uBefore: before, uAfter: u });
+      insns.push({ addr: base + starts[k] + r.off, len: r.len, key: r.key, item: k, reads: r.reads, uBefore: before, uAfter: u });
     }
     for (const fx of it.fixes) pending[Math.min(fx.target, items.length)] |= u;
     bytes.push(...b);
   });
   u |= pending[items.length];
   const endAddr = base + off;
-  insns.push({ addr: endAddr, len: 2, key: 'end', item: items.length, uBefore: u, uAfter: u });
+  insns.push({ addr: endAddr, len: 2, key: 'end', item: items.length, reads: 0, uBefore: u, uAfter: u });
   bytes.push(0xcd, END_VECTOR);
   return { bytes, insns, endAddr };
 }
