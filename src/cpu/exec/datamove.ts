@@ -13,6 +13,27 @@ const AH_FLAGS = SF | ZF | AF | PF | CF;
 
 const nop: Exec = () => {};
 
+// ---- Register and read-modify-write operands of CMPXCHG/XADD/XCHG at 8, 16 or 32 bits ----
+
+/** Register n at `size` bits, zero-extended (8: the byte-register encoding). */
+function readReg(cpu: Cpu, n: number, size: number): number {
+  return size === 8 ? cpu.getReg8(n) : size === 16 ? cpu.regs[n] & 0xffff : cpu.regs[n];
+}
+function writeReg(cpu: Cpu, n: number, v: number, size: number): void {
+  if (size === 8) cpu.setReg8(n, v);
+  else cpu.setReg(n, v, size === 32);
+}
+/** The r/m memory operand read for writing (its write permission checked first). */
+function readModify(cpu: Cpu, i: Insn, size: number): number {
+  const off = cpu.ea(i);
+  return size === 8 ? cpu.readModify8(i.seg, off) : size === 16 ? cpu.readModify16(i.seg, off) : cpu.readModify32(i.seg, off);
+}
+function writeModified(cpu: Cpu, v: number, size: number): void {
+  if (size === 8) cpu.writeModified8(v);
+  else if (size === 16) cpu.writeModified16(v);
+  else cpu.writeModified32(v);
+}
+
 /**
  * CMPXCHG of a `size`-bit destination: compare the accumulator with it (flags of CMP); equal:
  * store the source; different: load the accumulator. A memory destination is always written,
@@ -20,68 +41,38 @@ const nop: Exec = () => {};
  * a locked write).
  */
 function cmpxchg(cpu: Cpu, i: Insn, size: number): void {
-  const m = size === 32 ? -1 : (1 << size) - 1;
-  const acc = size === 8 ? cpu.regs[EAX] & 0xff : cpu.regs[EAX] & m;
-  const src = size === 8 ? cpu.getReg8(i.reg) : cpu.regs[i.reg] & m;
-  let dest: number;
-  if (i.mod === 3) dest = size === 8 ? cpu.getReg8(i.rm) : cpu.regs[i.rm] & m;
-  else if (size === 8) dest = cpu.readModify8(i.seg, cpu.ea(i));
-  else if (size === 16) dest = cpu.readModify16(i.seg, cpu.ea(i));
-  else dest = cpu.readModify32(i.seg, cpu.ea(i));
-  cpu.setLazy(LZ_SUB, acc, dest, (acc - dest) & m, size);
+  const acc = readReg(cpu, EAX, size), src = readReg(cpu, i.reg, size);
+  const dest = i.mod === 3 ? readReg(cpu, i.rm, size) : readModify(cpu, i, size);
+  cpu.setLazy(LZ_SUB, acc, dest, (acc - dest) & (size === 32 ? -1 : (1 << size) - 1), size);
   const equal = acc === dest;
-  const out = equal ? src : dest;
-  if (i.mod === 3) {
-    if (equal) writeRm(cpu, i.rm, src, size);
-  } else if (size === 8) cpu.writeModified8(out);
-  else if (size === 16) cpu.writeModified16(out);
-  else cpu.writeModified32(out);
-  if (!equal) writeRm(cpu, EAX, dest, size);
-}
-
-/** Writes register n at `size` bits (8: the byte-register encoding). */
-function writeRm(cpu: Cpu, n: number, v: number, size: number): void {
-  if (size === 8) cpu.setReg8(n, v);
-  else cpu.setReg(n, v, size === 32);
+  if (i.mod !== 3) writeModified(cpu, equal ? src : dest, size);
+  else if (equal) writeReg(cpu, i.rm, src, size);
+  if (!equal) writeReg(cpu, EAX, dest, size);
 }
 
 /** XADD: TEMP = SRC + DEST; SRC = DEST; DEST = TEMP (the destination written last). */
 function xadd(cpu: Cpu, i: Insn, size: number): void {
-  const m = size === 32 ? -1 : (1 << size) - 1;
-  const src = size === 8 ? cpu.getReg8(i.reg) : cpu.regs[i.reg] & m;
-  if (i.mod === 3) {
-    const dest = size === 8 ? cpu.getReg8(i.rm) : cpu.regs[i.rm] & m;
-    const sum = (src + dest) & m;
-    cpu.setLazy(LZ_ADD, dest, src, sum, size);
-    writeRm(cpu, i.reg, dest, size);
-    writeRm(cpu, i.rm, sum, size);
-    return;
-  }
-  const off = cpu.ea(i);
-  const dest = size === 8 ? cpu.readModify8(i.seg, off) : size === 16 ? cpu.readModify16(i.seg, off) : cpu.readModify32(i.seg, off);
-  const sum = (src + dest) & m;
-  if (size === 8) cpu.writeModified8(sum);
-  else if (size === 16) cpu.writeModified16(sum);
-  else cpu.writeModified32(sum);
+  const src = readReg(cpu, i.reg, size);
+  const dest = i.mod === 3 ? readReg(cpu, i.rm, size) : readModify(cpu, i, size);
+  const sum = (src + dest) & (size === 32 ? -1 : (1 << size) - 1);
+  if (i.mod !== 3) writeModified(cpu, sum, size);
   cpu.setLazy(LZ_ADD, dest, src, sum, size);
-  writeRm(cpu, i.reg, dest, size);
+  writeReg(cpu, i.reg, dest, size);
+  if (i.mod === 3) writeReg(cpu, i.rm, sum, size);
 }
 
 /** XCHG of a register with the r/m operand (memory: read-modify-write, register last). */
 function xchg(cpu: Cpu, i: Insn, size: number): void {
-  const m = size === 32 ? -1 : (1 << size) - 1;
-  const g = size === 8 ? cpu.getReg8(i.reg) : cpu.regs[i.reg] & m;
+  const g = readReg(cpu, i.reg, size);
   let e: number;
   if (i.mod === 3) {
-    e = size === 8 ? cpu.getReg8(i.rm) : cpu.regs[i.rm] & m;
-    writeRm(cpu, i.rm, g, size);
+    e = readReg(cpu, i.rm, size);
+    writeReg(cpu, i.rm, g, size);
   } else {
-    const off = cpu.ea(i);
-    if (size === 8) { e = cpu.readModify8(i.seg, off); cpu.writeModified8(g); }
-    else if (size === 16) { e = cpu.readModify16(i.seg, off); cpu.writeModified16(g); }
-    else { e = cpu.readModify32(i.seg, off); cpu.writeModified32(g); }
+    e = readModify(cpu, i, size);
+    writeModified(cpu, g, size);
   }
-  writeRm(cpu, i.reg, e, size);
+  writeReg(cpu, i.reg, e, size);
 }
 
 export const handlers: Record<string, Exec> = {
