@@ -56,6 +56,21 @@ describe('entering and leaving V86', () => {
     for (const s of [0, 3, 4, 5]) expect(h.cpu.seg[s]).toBe(0); // ES, DS, FS, GS nulled
   });
 
+  it('an external interrupt in V86 goes to ring 0 with the 9-slot frame and no error code', () => {
+    const h = v86('nop\nnop\nnop', IF);
+    gate(h, 0x41, SEL.code32, HANDLER);
+    h.cpu.interruptAck = () => 0x41;
+    h.cpu.setIntr(true);
+    const ex = run(h);
+    expect(ex).toEqual([]);
+    const esp = ESP0 - 36;
+    expect(h.cpu.regs[4]).toBe(esp);
+    expect(dword(h, esp)).toBe(0); // EIP: the interrupt came before the first NOP
+    expect(dword(h, esp + 4)).toBe(0x2000);
+    expect(dword(h, esp + 8) & (VM | IF)).toBe(VM | IF);
+    expect(h.cpu.getEflags() & (VM | IF)).toBe(0);
+  });
+
   it('the handler IRETs back into V86', () => {
     const h = makeCpu('pm32', asm(`iretd\ntimes 0x100-($-$$) db 0\nadd esp, 4\niretd`));
     h.mem.ram.set(asm('hlt\nnop\nnop\nmov ax, 1', 16, 0), V86_CODE);
