@@ -118,24 +118,30 @@ export async function crossCheck(o: CrossOptions): Promise<Summary> {
 
   // Classify: exceptions name their instruction; the rest are minimized (a few per field).
   const classes = new Map<string, ClassSummary>();
+  /** The test behind each class's example, while it is not minimized yet. */
+  const unminimized = new Map<string, TestCase | null>();
   const minimizedPerField = new Map<string, number>();
-  const add = (name: string, ex: Example): void => {
+  const add = (name: string, ex: Example, tc: TestCase | null): void => {
     const c = classes.get(name);
     if (!c) classes.set(name, { name, count: 1, example: ex });
     else {
       c.count++;
-      if (ex.items < c.example.items) c.example = ex;
+      if (ex.items >= c.example.items) return;
+      c.example = ex;
     }
+    unminimized.set(name, tc);
   };
   for (const q of pending) {
     let { diff, culprit } = q;
     let placed = q.p;
+    let minimized = false;
     const field = diff.field;
     const budget = o.minimizePerClass ?? 40;
     if (culprit === null && o.minimize !== false && (minimizedPerField.get(field) ?? 0) < budget) {
       minimizedPerField.set(field, (minimizedPerField.get(field) ?? 0) + 1);
       const r = await minimize(o, profile, q.p.tc);
       if (r) ({ diff, culprit, placed } = r);
+      minimized = r !== null;
     }
     add(diffClass(diff, culprit), {
       seed: o.seed,
@@ -144,7 +150,16 @@ export async function crossCheck(o: CrossOptions): Promise<Summary> {
       diff: describeDiff(diff, o.a.name, o.b.name),
       items: placed.count,
       listing: listing(placed),
-    });
+    }, minimized ? null : q.p.tc);
+  }
+  // Every class shows a minimal example: the shortest prefix of its test that still disagrees.
+  if (o.minimize !== false) {
+    for (const [name, tc] of unminimized) {
+      if (!tc) continue;
+      const r = await minimize(o, profile, tc);
+      const c = classes.get(name)!;
+      if (r) c.example = { ...c.example, diff: describeDiff(r.diff, o.a.name, o.b.name), items: r.placed.count, listing: listing(r.placed) };
+    }
   }
   return {
     peers: [o.a.name, o.b.name],
