@@ -134,12 +134,6 @@ export function controlMsr(cls: ControlClass, trueMsr: boolean): bigint {
   return (BigInt((default1 | MODEL[cls]) >>> 0) << 32n) | BigInt(must1 >>> 0);
 }
 
-/** Allowed 0- and 1-settings a VM entry checks a control field against (the TRUE ones). */
-export function allowedControls(cls: ControlClass): { must1: number; may1: number } {
-  const v = controlMsr(cls, true);
-  return { must1: Number(v & 0xffffffffn) | 0, may1: Number(v >> 32n) | 0 };
-}
-
 const MSR_VALUES: ReadonlyMap<number, bigint> = (() => {
   const m = new Map<number, bigint>();
   if (!VMX_SUPPORTED) return m;
