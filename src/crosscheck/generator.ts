@@ -457,9 +457,10 @@ function genForm(g: Gen, f: OpForm): boolean {
       // Segment registers.
       const sreg = ['ES', 'CS', 'SS', 'DS', 'FS', 'GS'].indexOf(ops[0]);
       if (name === 'pop') {
-        if (sreg === SS_ || sreg === DS_) return false;
         if (!espOk(-vsz)) return false;
-        g.emit(o32 ? [...g.osz(true), 0x68, ...le(rng.pick(m.segValues), 4)] : [...g.osz(false), 0x68, ...le(rng.pick(m.segValues), 2)], 'setup:push');
+        // SS and DS are the harness's: they are popped back with the value they have.
+        if (sreg === SS_ || sreg === DS_) g.emit([...g.osz(o32), sreg === SS_ ? 0x16 : 0x1e], 'setup:push');
+        else g.emit([...g.osz(o32), 0x68, ...le(rng.pick(m.segValues), o32 ? 4 : 2)], 'setup:push');
       } else if (o32) {
         // The SDM lets a 32-bit push of a segment register write 2 or 4 bytes: zero the slot first.
         g.emit([...g.osz(true), 0x6a, 0], 'setup:push');
