@@ -640,7 +640,9 @@ export class Cpu {
   }
   private writePhysSlow(p: number, size: 1 | 2 | 4, v: number): void {
     if (this.pageFlags[p >>> 12] & PF_CODE) this.invalidateCode(p, size);
-    this.mem.writeSlow(p, size, v);
+    // Handlers may pass values with bits above the access size (RAM stores drop them); MMIO
+    // devices get exactly the bytes written.
+    this.mem.writeSlow(p, size, size === 4 ? v | 0 : v & (size === 2 ? 0xffff : 0xff));
   }
 
   // ---------------------------------------------------------------- I/O
