@@ -44,14 +44,9 @@ function classOf(vector: number): number {
  */
 const FAULT_VECTORS = (1 << 8) | (1 << 0) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 10) | (1 << 11) | (1 << 12) |
   (1 << 13) | (1 << 14) | (1 << 16) | (1 << 17) | (1 << 19);
-/** Exceptions that push an error code in protected mode. */
-const ERROR_CODE_VECTORS = (1 << 8) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 17);
-
-/** True when `vector` delivered as a hardware exception pushes an error code. */
-export function pushesErrorCode(vector: number): boolean {
-  return vector < 32 && ((ERROR_CODE_VECTORS >>> vector) & 1) !== 0;
+function isFault(vector: number): boolean {
+  return vector < 32 && ((FAULT_VECTORS >>> vector) & 1) !== 0;
 }
-
 /**
  * Delivers a fault, trap or abort (hardware exception). cpu.eip is already the EIP to push. A
  * fault raised while delivering is escalated per SDM Table 6-5: serially, as a double fault, or
@@ -115,7 +110,7 @@ function deliverGuarded(cpu: Cpu, vector: number, kind: number, errorCode: numbe
 
 /** One delivery attempt; throws FAULT (nothing committed) when a check fails. */
 function deliverEvent(cpu: Cpu, vector: number, kind: number, errorCode: number, hasError: boolean): void {
-  if (!cpu.protectedMode) deliverReal(cpu, vector, kind);
+  if (!cpu.protectedMode) deliverReal(cpu, vector);
   else if (!(kind === EV_SOFTWARE && cpu.v86 && v86SoftwareInterrupt(cpu, vector))) {
     deliverProtected(cpu, vector, kind, errorCode, hasError && kind === EV_EXCEPTION);
   }
@@ -130,16 +125,13 @@ const ssDesc = new Descriptor();
 
 // ------------------------------------------------------------------ real mode
 
-function deliverReal(cpu: Cpu, vector: number, kind: number): void {
+/** Real mode: no error code, and FLAGS is 16 bits (so RF never shows in the image). */
+function deliverReal(cpu: Cpu, vector: number): void {
   if (vector * 4 + 3 > cpu.idtrLimit) cpu.fault(EXC_GP, 0);
   const entry = (cpu.idtrBase + vector * 4) | 0;
   const ip = cpu.readLinear16(entry, false);
   const cs = cpu.readLinear16((entry + 2) | 0, false);
-  const flags = cpu.getEflags() | (kind === EV_EXCEPTION && isFault(vector) ? RF : 0);
-  redirectReal(cpu, flags & 0xffff, cs, ip, IF | TF | AC | RF);
-}
-function isFault(vector: number): boolean {
-  return vector < 32 && ((FAULT_VECTORS >>> vector) & 1) !== 0;
+  redirectReal(cpu, cpu.getEflags() & 0xffff, cs, ip, IF | TF | AC | RF);
 }
 /**
  * The real-mode style frame (FLAGS, CS, IP as words on SS:SP), then CS:IP from the vector and
