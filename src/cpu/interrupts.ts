@@ -230,7 +230,6 @@ function deliverProtected(cpu: Cpu, vector: number, kind: number, errorCode: num
   const inner = !cs.isConformingCode && cs.dpl < cpu.cpl;
   if (v86 && (!inner || cs.dpl !== 0)) cpu.fault(EXC_GP, csError);
   const newCpl = inner ? cs.dpl : cpu.cpl;
-  if (target > cs.limit) cpu.fault(EXC_GP, ext);
 
   const w = gate32 ? 4 : 2;
   let ssSel = 0;
@@ -250,6 +249,8 @@ function deliverProtected(cpu: Cpu, vector: number, kind: number, errorCode: num
   } else {
     frame.onCurrentStack(cpu, w, cpu.regs[ESP], ext);
   }
+  // After the new stack's checks, before its room is checked (as Bochs orders them).
+  if (target > cs.limit) cpu.fault(EXC_GP, ext);
   frame.push(cpu.getEflags() | (kind === EV_EXCEPTION && isFault(vector) ? RF : 0));
   frame.push(cpu.seg[CS]);
   frame.push(cpu.eip);
