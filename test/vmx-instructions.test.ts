@@ -16,9 +16,12 @@ import {
 import { FEAT_ECX_VMX } from '../src/cpu/cpuid.js';
 import { MSR_FEATURE_CONTROL } from '../src/cpu/msr.js';
 import {
-  CR4_IMPLEMENTED, EPT_VPID_CAP, FIELD_SUPPORTED, MODEL, VMCS_REVISION_ID, controlMsr, supports,
+  CONTROL_MUST1, CR4_IMPLEMENTED, EPT_VPID_CAP, FIELD_SUPPORTED, MODEL, VMCS_REVISION_ID, controlMsr, supports,
 } from '../src/cpu/vmx/capabilities.js';
-import { DEFAULT1, EXIT, PIN, PROC, PROC2, PROC2_EPT, PROC_CR3_LOAD_EXITING } from '../src/cpu/vmx/controls.js';
+import {
+  DEFAULT1, ENTRY, EXIT, PIN, PROC, PROC2, PROC2_EPT, PROC2_UNRESTRICTED_GUEST, PROC2_VPID, PROC_CR3_LOAD_EXITING,
+  PROC_IO_BITMAPS, PROC_MSR_BITMAPS, PROC_SECONDARY, PROC_TPR_SHADOW,
+} from '../src/cpu/vmx/controls.js';
 import { FIELDS, T_EXIT_INFO, W16, W32, W64, WNAT } from '../src/cpu/vmx/fields.js';
 import { FIELD_OFFSET, VMCS_LAUNCH_OFFSET, VMCS_LAYOUT_SIZE, fieldIndex } from '../src/cpu/vmx/vmcs.js';
 import { INVALID_PTR } from '../src/cpu/vmx/state.js';
@@ -87,6 +90,15 @@ function fault(insn: string, o: Opts = {}): number {
 }
 /** Prelude making VMCS A current (cleared first). */
 const CURRENT_A = `vmxon [${DATA}]\nvmclear [${DATA + 8}]\nvmptrld [${DATA + 8}]`;
+/** VMWRITE of `value` to field `encoding` as guest code. */
+const w = (encoding: number, value: number | string): string => `mov ebx, ${encoding}\nmov eax, ${value}\nvmwrite ebx, eax`;
+/**
+ * Prelude making VMCS A current with controls and host state that pass VM entry's checks: every
+ * control at its minimum (TRUE allowed 0-settings), host CR0/CR4 as they are now, flat selectors.
+ */
+const VALID_A = [CURRENT_A, w(0x4000, CONTROL_MUST1[PIN]), w(0x4002, CONTROL_MUST1[PROC]), w(0x400c, CONTROL_MUST1[EXIT]),
+  w(0x4012, CONTROL_MUST1[ENTRY]), 'mov eax, cr0\nmov ebx, 0x6c00\nvmwrite ebx, eax', 'mov eax, cr4\nmov ebx, 0x6c04\nvmwrite ebx, eax',
+  w(0x0c02, 8), w(0x0c04, 0x10), w(0x0c06, 0x10), w(0x0c0c, 0x28)].join('\n');
 
 describe('enabling VMX', () => {
   it('CPUID.1:ECX.VMX is set; CR4.VMXE is an implemented bit', () => {
@@ -325,12 +337,106 @@ describe('VMLAUNCH / VMRESUME / VMCALL', () => {
     const r = vmx('mov ax, ss\nmov ss, ax\nvmlaunch', { prelude: CURRENT_A });
     expect([r.flags, r.error]).toEqual([VMFAIL_VALID, 26]);
   });
-  it('a VMLAUNCH that passes the checks reaches VM entry (the next slice)', () => {
-    expect(() => vmx('vmlaunch', { prelude: CURRENT_A })).toThrow(/VM entry is not implemented/);
+  it('a VMLAUNCH or VMRESUME whose controls and host state pass reaches VM entry (the next slice)', () => {
+    expect(() => vmx('vmlaunch', { prelude: VALID_A })).toThrow(/VMLAUNCH: VM entry is not implemented/);
+    const launched = `${VALID_A}\nmov dword [${VMCS_A + VMCS_LAUNCH_OFFSET}], 1`;
+    expect(() => vmx('vmresume', { prelude: launched })).toThrow(/VMRESUME: VM entry is not implemented/);
   });
   it('VMCALL in root operation: VMfailValid(1) (no dual-monitor treatment)', () => {
     const r = vmx('vmcall', { prelude: CURRENT_A });
     expect([r.flags, r.error]).toEqual([VMFAIL_VALID, 1]);
+  });
+});
+
+describe('VM entry: checks of the controls (VMfailValid 7) and the host state (VMfailValid 8)', () => {
+  const pin = CONTROL_MUST1[PIN], proc = CONTROL_MUST1[PROC], exit = CONTROL_MUST1[EXIT], entry = CONTROL_MUST1[ENTRY];
+  const sec = proc | PROC_SECONDARY;
+  /** VMLAUNCH after `writes` on top of the valid VMCS: the error number, or 'entry' when the checks pass. */
+  function launch(...writes: string[]): number | 'entry' {
+    try {
+      const r = vmx('vmlaunch', { prelude: [VALID_A, ...writes].join('\n') });
+      expect(r.flags).toBe(VMFAIL_VALID);
+      return r.error;
+    } catch (e) {
+      if (e instanceof Error && /not implemented/.test(e.message)) return 'entry';
+      throw e;
+    }
+  }
+  it('control fields', () => {
+    const cases: Array<[string, string[], number | 'entry']> = [
+      ['pin default1 bit clear', [w(0x4000, pin & ~2)], 7],
+      ['pin bit 7 (posted interrupts) set', [w(0x4000, pin | 0x80)], 7],
+      ['proc bit 17 reserved', [w(0x4002, proc | (1 << 17))], 7],
+      ['proc CR8-load exiting (Intel 64 only)', [w(0x4002, proc | (1 << 19))], 7],
+      ['secondary RDTSCP not supported', [w(0x4002, sec), w(0x401e, 1 << 3)], 7],
+      ['secondary ignored when not activated', [w(0x401e, -1)], 'entry'],
+      ['CR3-target count 5', [w(0x400a, 5)], 7],
+      ['CR3-target count 4', [w(0x400a, 4)], 'entry'],
+      ['I/O bitmap B misaligned', [w(0x4002, proc | PROC_IO_BITMAPS), w(0x2000, 0x50000), w(0x2002, 0x50800)], 7],
+      ['I/O bitmaps aligned', [w(0x4002, proc | PROC_IO_BITMAPS), w(0x2000, 0x50000), w(0x2002, 0x51000)], 'entry'],
+      ['MSR bitmap above 4 GiB', [w(0x4002, proc | PROC_MSR_BITMAPS), w(0x2004, 0x50000), w(0x2005, 1)], 7],
+      ['TPR threshold bits 31:4', [w(0x4002, proc | PROC_TPR_SHADOW), w(0x2012, 0x52000), w(0x401c, 0x10)], 7],
+      ['TPR threshold above VTPR', [w(0x4002, proc | PROC_TPR_SHADOW), w(0x2012, 0x52000), 'mov byte [0x52080], 0x40', w(0x401c, 5)], 7],
+      ['TPR threshold = VTPR', [w(0x4002, proc | PROC_TPR_SHADOW), w(0x2012, 0x52000), 'mov byte [0x52080], 0x40', w(0x401c, 4)], 'entry'],
+      ['virtual NMIs without NMI exiting', [w(0x4000, pin | 0x20)], 7],
+      ['NMI-window exiting without virtual NMIs', [w(0x4000, pin | 8), w(0x4002, proc | (1 << 22))], 7],
+      ['APIC-access page misaligned', [w(0x4002, sec), w(0x401e, 1), w(0x2014, 0x53010)], 7],
+      ['VPID 0', [w(0x4002, sec), w(0x401e, PROC2_VPID)], 7],
+      ['VPID 1', [w(0x4002, sec), w(0x401e, PROC2_VPID), w(0x0000, 1)], 'entry'],
+      ['EPTP walk length 3', [w(0x4002, sec), w(0x401e, PROC2_EPT), w(0x201a, 0x54016)], 7],
+      ['EPTP valid', [w(0x4002, sec), w(0x401e, PROC2_EPT), w(0x201a, 0x5401e)], 'entry'],
+      ['unrestricted guest without EPT', [w(0x4002, sec), w(0x401e, PROC2_UNRESTRICTED_GUEST)], 7],
+      ['save preemption timer without the timer', [w(0x400c, exit | (1 << 22))], 7],
+      ['host address-space size (Intel 64 only)', [w(0x400c, exit | (1 << 9))], 7],
+      ['exit MSR-store area misaligned', [w(0x400e, 1), w(0x2006, 0x55008)], 7],
+      ['exit MSR-load area past 4 GiB', [w(0x4010, 0x10000000), w(0x2008, 0x10)], 7],
+      ['entry MSR-load area fits', [w(0x4014, 2), w(0x200a, 0x55010)], 'entry'],
+      ['entry MSR-load address above 4 GiB', [w(0x4014, 1), w(0x200a, 0x55000), w(0x200b, 1)], 7],
+      ['IA-32e mode guest (Intel 64 only)', [w(0x4012, entry | (1 << 9))], 7],
+    ];
+    for (const [what, writes, expected] of cases) expect([what, launch(...writes)]).toEqual([what, expected]);
+  });
+  it('event injection', () => {
+    const inject = (info: number, ...more: string[]): number | 'entry' => launch(w(0x4016, info | 0x80000000), ...more);
+    const cases: Array<[string, number | 'entry', number | 'entry']> = [
+      ['external interrupt 0x20', inject(0x20), 'entry'],
+      ['NMI vector 2', inject(0x202), 'entry'],
+      ['NMI vector 3', inject(0x203), 7],
+      ['type 1 (reserved)', inject(0x120), 7],
+      ['#GP with its error code', inject(0xb0d), 'entry'],
+      ['#GP without an error code', inject(0x30d), 7],
+      ['#UD with an error code', inject(0xb06), 7],
+      ['hardware exception vector 32', inject(0x320), 7],
+      ['error code bits 31:16', inject(0xb0d, w(0x4018, 0x10000)), 7],
+      ['software interrupt, length 2', inject(0x480, w(0x401a, 2)), 'entry'],
+      ['software interrupt, length 0', inject(0x480), 7],
+      ['software exception, length 16', inject(0x603, w(0x401a, 16)), 7],
+      ['reserved bit 12', inject(0x1020), 7],
+      ['other event (MTF) vector 0', inject(0x700), 'entry'],
+      ['other event vector 1', inject(0x701), 7],
+      ['unrestricted real-mode guest: #GP without error code', inject(0x30d, w(0x4002, sec),
+        w(0x401e, PROC2_EPT | PROC2_UNRESTRICTED_GUEST), w(0x201a, 0x5401e), w(0x6800, 0x20)), 'entry'],
+    ];
+    for (const [what, got, expected] of cases) expect([what, got]).toEqual([what, expected]);
+  });
+  it('host state, checked after the controls', () => {
+    const cases: Array<[string, string[], number | 'entry']> = [
+      ['host CR0.PG clear', ['mov eax, cr0\nand eax, 0x7fffffff\nmov ebx, 0x6c00\nvmwrite ebx, eax'], 8],
+      ['host CR0.NE clear', ['mov eax, cr0\nand eax, ~0x20\nmov ebx, 0x6c00\nvmwrite ebx, eax'], 8],
+      ['host CR4.VMXE clear', [w(0x6c04, 0x10)], 8],
+      ['host CR4.PAE (not implemented)', [w(0x6c04, 0x2030)], 8],
+      ['host CS null', [w(0x0c02, 0)], 8],
+      ['host SS null', [w(0x0c04, 0)], 8],
+      ['host TR null', [w(0x0c0c, 0)], 8],
+      ['host DS with RPL 3', [w(0x0c06, 0x13)], 8],
+      ['host FS with TI', [w(0x0c08, 0x14)], 8],
+      ['host ES, DS, FS, GS null', [w(0x0c06, 0)], 'entry'],
+      ['host PAT with type 2, loaded', [w(0x400c, exit | (1 << 19)), w(0x2c00, 0x0206)], 8],
+      ['host PAT with type 2, not loaded', [w(0x2c00, 0x0206)], 'entry'],
+      ['host PAT valid, loaded', [w(0x400c, exit | (1 << 19)), w(0x2c00, 0x0706)], 'entry'],
+      ['bad controls and bad host state: controls first', [w(0x400a, 5), w(0x0c02, 0)], 7],
+    ];
+    for (const [what, writes, expected] of cases) expect([what, launch(...writes)]).toEqual([what, expected]);
   });
 });
 

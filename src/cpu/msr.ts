@@ -49,7 +49,7 @@ function validType(t: bigint, pat: boolean): boolean {
   return t === 0n || t === 1n || t === 4n || t === 5n || t === 6n || (pat && t === 7n);
 }
 /** Every byte of a fixed-range MTRR or the PAT holds a valid type. */
-function validTypeBytes(v: bigint, pat: boolean): boolean {
+export function validTypeBytes(v: bigint, pat: boolean): boolean {
   for (let k = 0n; k < 64n; k += 8n) if (!validType((v >> k) & 0xffn, pat)) return false;
   return true;
 }

@@ -56,6 +56,13 @@ export const EPT_EXECUTE_ONLY = 1n << 0n, EPT_WALK_4 = 1n << 6n, EPT_UC = 1n << 
 export const EPT_VPID_CAP = EPT_EXECUTE_ONLY | EPT_WALK_4 | EPT_UC | EPT_WB | EPT_2MB_PAGES | EPT_INVEPT |
   EPT_INVEPT_SINGLE | EPT_INVEPT_ALL | VPID_INVVPID | VPID_INVVPID_ADDRESS | VPID_INVVPID_SINGLE |
   VPID_INVVPID_ALL | VPID_INVVPID_SINGLE_KEEP_GLOBALS;
+/** An EPTP as VM entry and INVEPT accept it (SDM 26.2.1.1): UC or WB, 4-level walk, no reserved bits. */
+export function validEptp(lo: number, hi: number): boolean {
+  const type = lo & 7;
+  const typeOk = (type === 0 && (EPT_VPID_CAP & EPT_UC) !== 0n) || (type === 6 && (EPT_VPID_CAP & EPT_WB) !== 0n);
+  // Bits 11:6 reserved: this model has no EPT accessed/dirty flags (bit 6).
+  return typeOk && ((lo >> 3) & 7) === 3 && (lo & 0xfc0) === 0 && hi === 0;
+}
 /** The INVEPT and INVVPID instructions exist (else #UD): EPT (VPID) and the instruction are supported. */
 export const INVEPT_SUPPORTED = supports(PROC2, PROC2_EPT) && (EPT_VPID_CAP & EPT_INVEPT) !== 0n;
 export const INVVPID_SUPPORTED = supports(PROC2, PROC2_VPID) && (EPT_VPID_CAP & VPID_INVVPID) !== 0n;
@@ -133,6 +140,14 @@ export function controlMsr(cls: ControlClass, trueMsr: boolean): bigint {
   const must1 = trueMsr ? default1 & ~MODEL[cls] : default1;
   return (BigInt((default1 | MODEL[cls]) >>> 0) << 32n) | BigInt(must1 >>> 0);
 }
+
+/**
+ * Per control class: the bits VM entry requires to be 1 and the bits it allows to be 1 (SDM
+ * 26.2.1: the TRUE MSRs when IA32_VMX_BASIC[55] is 1, as here).
+ */
+const CLASSES: readonly ControlClass[] = [PIN, PROC, PROC2, EXIT, ENTRY];
+export const CONTROL_MUST1: readonly number[] = CLASSES.map((cls) => Number(controlMsr(cls, true) & 0xffffffffn) | 0);
+export const CONTROL_MAY1: readonly number[] = CLASSES.map((cls) => Number(controlMsr(cls, true) >> 32n) | 0);
 
 const MSR_VALUES: ReadonlyMap<number, bigint> = (() => {
   const m = new Map<number, bigint>();

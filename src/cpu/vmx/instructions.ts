@@ -13,16 +13,18 @@ import type { Cpu } from '../cpu.js';
 import type { Exec, Insn } from '../insn.js';
 import { FC_LOCK, FC_VMX, MSR_FEATURE_CONTROL, readMsr } from '../msr.js';
 import {
-  crAllowedInVmx, EPT_UC, EPT_VPID_CAP, EPT_WB, INVEPT_SUPPORTED, inveptTypeSupported, INVVPID_SUPPORTED,
-  invvpidTypeSupported, VMCS_REVISION_ID,
+  crAllowedInVmx, INVEPT_SUPPORTED, inveptTypeSupported, INVVPID_SUPPORTED, invvpidTypeSupported, validEptp,
+  VMCS_REVISION_ID,
 } from './capabilities.js';
+import { controlsValid, hostStateValid } from './entry-checks.js';
 import { FIELDS, VMCS_VM_INSTRUCTION_ERROR } from './fields.js';
 import { INVALID_PTR } from './state.js';
 import { fieldIndex, isLaunched, readField, revisionId, setLaunched, vmcsWrite, writeField } from './vmcs.js';
 
 /** VM-instruction error numbers (SDM 30.4, Table 30-1) this slice can produce. */
 export const VMXERR_VMCALL_IN_ROOT = 1, VMXERR_VMCLEAR_INVALID_ADDR = 2, VMXERR_VMCLEAR_VMXON_PTR = 3,
-  VMXERR_VMLAUNCH_NOT_CLEAR = 4, VMXERR_VMRESUME_NOT_LAUNCHED = 5, VMXERR_VMPTRLD_INVALID_ADDR = 9,
+  VMXERR_VMLAUNCH_NOT_CLEAR = 4, VMXERR_VMRESUME_NOT_LAUNCHED = 5, VMXERR_ENTRY_CONTROLS = 7,
+  VMXERR_ENTRY_HOST_STATE = 8, VMXERR_VMPTRLD_INVALID_ADDR = 9,
   VMXERR_VMPTRLD_VMXON_PTR = 10, VMXERR_VMPTRLD_BAD_REVISION = 11, VMXERR_UNSUPPORTED_FIELD = 12,
   VMXERR_READ_ONLY_FIELD = 13, VMXERR_VMXON_IN_ROOT = 15, VMXERR_ENTRY_MOV_SS = 26,
   VMXERR_INVALID_INVEPT_INVVPID = 28;
@@ -188,16 +190,17 @@ const vmwrite_GdEd: Exec = (cpu, i) => {
 // ---------------------------------------------------------------- VMLAUNCH / VMRESUME / VMCALL
 
 /**
- * VM entry proper (SDM chapter 26): the checks of the VM-execution, VM-exit and VM-entry
- * controls (VMfailValid 7) and of the host state (VMfailValid 8), then guest-state checks,
- * loading, MSR loading and event injection. It is the next slice of the VT-x issue; until it
- * lands, an attempt that passes the checks below stops the emulator rather than pretending.
+ * VM entry proper, once the controls and the host state passed (SDM 26.3-26.6): guest-state
+ * checks (failure: a VM exit with reason 33), guest-state loading, MSR loading (reason 34),
+ * event injection, and the launch state set to launched after a VMLAUNCH. It is the next slice
+ * of the VT-x issue; until it lands, an attempt that gets this far stops the emulator rather
+ * than pretending.
  */
 export function vmEntry(_cpu: Cpu, launch: boolean): void {
   throw new Error(`${launch ? 'VMLAUNCH' : 'VMRESUME'}: VM entry is not implemented yet`);
 }
 
-/** The checks VMLAUNCH and VMRESUME make before VM entry (SDM 30.3, VMLAUNCH/VMRESUME). */
+/** VMLAUNCH and VMRESUME up to the guest (SDM 30.3 VMLAUNCH/VMRESUME, 26.1, 26.2). */
 function entryInstruction(launch: boolean): Exec {
   return (cpu) => {
     rootOperationChecks(cpu);
@@ -207,6 +210,8 @@ function entryInstruction(launch: boolean): Exec {
     if (cpu.inhibitDebugAt === cpu.icount) return vmFailValid(cpu, VMXERR_ENTRY_MOV_SS);
     if (launch && isLaunched(cpu, ptr)) return vmFailValid(cpu, VMXERR_VMLAUNCH_NOT_CLEAR);
     if (!launch && !isLaunched(cpu, ptr)) return vmFailValid(cpu, VMXERR_VMRESUME_NOT_LAUNCHED);
+    if (!controlsValid(cpu)) return vmFailValid(cpu, VMXERR_ENTRY_CONTROLS);
+    if (!hostStateValid(cpu)) return vmFailValid(cpu, VMXERR_ENTRY_HOST_STATE);
     vmEntry(cpu, launch);
   };
 }
@@ -224,14 +229,6 @@ const vmcall: Exec = (cpu) => {
 };
 
 // ---------------------------------------------------------------- INVEPT / INVVPID
-
-/** An EPTP as VM entry and INVEPT accept it (SDM 26.2.1.1): UC or WB, 4-level walk, no reserved bits. */
-export function validEptp(lo: number, hi: number): boolean {
-  const type = lo & 7;
-  const typeOk = (type === 0 && (EPT_VPID_CAP & EPT_UC) !== 0n) || (type === 6 && (EPT_VPID_CAP & EPT_WB) !== 0n);
-  // Bits 11:6 reserved: this model has no EPT accessed/dirty flags (bit 6).
-  return typeOk && ((lo >> 3) & 7) === 3 && (lo & 0xfc0) === 0 && hi === 0;
-}
 
 /**
  * INVEPT. The type is checked before the descriptor is read, in the SDM's order. No

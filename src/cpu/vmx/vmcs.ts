@@ -93,6 +93,10 @@ function knownField(encoding: number): number {
   if (k < 0) throw new Error(`VMCS field ${encoding.toString(16)} is not supported by this model`);
   return k;
 }
+/** Reads field `encoding` of the current VMCS (the caller knows there is one). */
+export function vmcsRead(cpu: Cpu, encoding: number): number {
+  return readField(cpu, cpu.vmx.vmcsPtr, knownField(encoding), encoding);
+}
 /** Writes field `encoding` of the current VMCS, read-only fields included (the processor may). */
 export function vmcsWrite(cpu: Cpu, encoding: number, v: number): void {
   writeField(cpu, cpu.vmx.vmcsPtr, knownField(encoding), encoding, v);
