@@ -9,6 +9,7 @@ import {
   EXC_AC, LDTR, TR, EXC_NMI,
 } from './constants.js';
 import { Insn } from './insn.js';
+import { Block, HOT_RUNS, compileBlock } from './block.js';
 import { decode, type CodeReader } from './decoder.js';
 import { translate, flushTlb } from './paging.js';
 import { loadSegProtected } from './segment-load.js';
@@ -56,18 +57,6 @@ for (let v = 0; v < 256; v++) {
 
 const MAX_BLOCK_INSNS = 32;
 const BLOCK_CACHE_SLOTS = 1 << 14;
-
-/** A run of decoded instructions starting at one physical address, within one page. */
-class Block {
-  readonly insns: Insn[] = [];
-  valid = true;
-  constructor(
-    readonly phys: number,
-    readonly d32: boolean,
-    /** Bytes covered, for the CS-limit check at entry and for write invalidation. */
-    public bytes: number,
-  ) {}
-}
 
 /** A CPU snapshot: plain numbers and arrays (MSR values as decimal strings), JSON-safe. */
 export interface CpuState {
@@ -147,6 +136,11 @@ export class Cpu {
   runUntil = 0;
   /** Per-instruction path: single-step, breakpoints. */
   slowMode = false;
+  /**
+   * Changes whenever the mapping from CS:EIP to decoded blocks may change (CS cache, mode, CPL,
+   * paging, TLB flushes): block successor links are valid only within one epoch.
+   */
+  codeEpoch = 0;
   /** Alignment checking (CR0.AM, EFLAGS.AC, CPL 3) is in force. */
   alignCheck = false;
   pagingOn = false;
@@ -360,6 +354,8 @@ export class Cpu {
     this.slowMode = (this.flags & (TF | RF)) !== 0 || breakpointsEnabled(this);
     for (let s = 0; s < 6; s++) this.computeWindow(s);
     this.attention = true;
+    this.yieldBlock = true;
+    this.codeEpoch++;
   }
   setCpl(cpl: number): void {
     this.cpl = cpl;
@@ -374,6 +370,7 @@ export class Cpu {
     this.segLimit[s] = limit >>> 0;
     this.segAr[s] = ar;
     if (s < 6) this.computeWindow(s);
+    if (s === CS) this.codeEpoch++;
   }
   private computeWindow(s: number): void {
     const ar = this.segAr[s], limit = this.segLimit[s];
@@ -700,7 +697,7 @@ export class Cpu {
       try {
         if (this.attention && !this.serviceEvents()) return;
         if (this.slowMode || this.shadowAt === this.icount) this.stepOne();
-        else this.runBlock(until - this.extraCycles);
+        else this.runBlocks(until - this.extraCycles);
       } catch (e) {
         if (e !== FAULT) throw e;
         this.eip = this.prevEip;
@@ -740,25 +737,50 @@ export class Cpu {
     }
     return true;
   }
-  /** Executes decoded blocks until the instruction count reaches `stopIcount` or a yield. */
-  private runBlock(stopIcount: number): void {
-    const block = this.currentBlock();
+  /**
+   * Executes decoded blocks, following successor links from one to the next, until the
+   * instruction count reaches `stopIcount` or something needs the run loop (a yield, pending
+   * events, the interrupt shadow, a REP instruction that stopped early).
+   */
+  private runBlocks(stopIcount: number): void {
+    let block = this.currentBlock();
     if (block === null) {
       this.stepOne();
       return;
     }
+    this.yieldBlock = false;
+    for (;;) {
+      if (block.compiled !== null) {
+        block.compiled(this, stopIcount);
+      } else {
+        if (++block.runs === HOT_RUNS) block.compiled = compileBlock(block);
+        this.interpretBlock(block, stopIcount);
+      }
+      if (this.noRetire) {
+        this.noRetire = false;
+        return;
+      }
+      if (this.yieldBlock || this.attention || this.icount >= stopIcount || this.shadowAt === this.icount) return;
+      const eip = this.eip;
+      let next = block.successor(eip, this.codeEpoch);
+      if (next === null) {
+        next = this.currentBlock();
+        if (next === null) return;
+        block.link(eip, this.codeEpoch, next);
+      }
+      block = next;
+    }
+  }
+  /** The reference execution of a block; compiled blocks (block.ts) do exactly the same. */
+  private interpretBlock(block: Block, stopIcount: number): void {
     const insns = block.insns, n = insns.length;
     let k = 0;
-    this.yieldBlock = false;
     do {
       const i = insns[k];
       this.prevEip = this.eip;
       this.eip = (this.eip + i.len) >>> 0;
       i.exec(this, i);
-      if (this.noRetire) {
-        this.noRetire = false;
-        return;
-      }
+      if (this.noRetire) return;
       this.icount++;
     } while (++k < n && this.icount < stopIcount && !this.yieldBlock);
   }
@@ -931,5 +953,6 @@ export class Cpu {
     }
     this.pageBlocks.clear();
     this.blockCache.fill(null);
+    this.codeEpoch++;
   }
 }

@@ -90,6 +90,7 @@ function pageFault(cpu: Cpu, lin: number, code: number, write: boolean, user: bo
 
 /** Drops TLB entries: all of them, or all but global ones (MOV CR3, task switch). */
 export function flushTlb(cpu: Cpu, keepGlobal: boolean): void {
+  cpu.codeEpoch++;
   const pages = cpu.tlbPages;
   let keep = 0;
   for (let k = 0; k < pages.length; k++) {
@@ -109,4 +110,5 @@ export function invalidatePage(cpu: Cpu, lin: number): void {
   const page = lin >>> 12;
   cpu.tlbRead[page] = 0;
   cpu.tlbWrite[page] = 0;
+  cpu.codeEpoch++;
 }
