@@ -141,6 +141,8 @@ export class Cpu {
    * paging, TLB flushes): block successor links are valid only within one epoch.
    */
   codeEpoch = 0;
+  /** Runs after which a block is compiled (block.ts); Infinity keeps every block interpreted. */
+  compileThreshold = HOT_RUNS;
   /** Alignment checking (CR0.AM, EFLAGS.AC, CPL 3) is in force. */
   alignCheck = false;
   pagingOn = false;
@@ -753,7 +755,7 @@ export class Cpu {
       if (block.compiled !== null) {
         block.compiled(this, stopIcount);
       } else {
-        if (++block.runs === HOT_RUNS) block.compiled = compileBlock(block);
+        if (++block.runs === this.compileThreshold) block.compiled = compileBlock(block);
         this.interpretBlock(block, stopIcount);
       }
       if (this.noRetire) {
