@@ -360,3 +360,28 @@ describe('Machine.run', () => {
     expect(first.stop).toBe('budget');
   });
 });
+
+describe('exception loops', () => {
+  it('stop as livelock, not a hang: a #UD handler that is itself UD2', async () => {
+    const { createMachine } = await import('../src/machine/machine.js');
+    const m = createMachine({ memMiB: 1 });
+    // Real mode: IVT vector 6 -> 0000:0500, where UD2 sits; the guest starts there too.
+    const img = new Uint8Array(0x10000).fill(0x90);
+    m.load(img, 'flat', { at: 0x10000 });
+    const cpu = m.cpu;
+    cpu.cr0 &= ~1;
+    for (const s of [0, 1, 3, 4, 5]) cpu.setSegCache(s, 0, 0, 0xffff, s === 1 ? 0x9b : 0x93);
+    cpu.setSegCache(2, 0x2000, 0x20000, 0xffff, 0x93); // the stack wraps inside its own 64 KiB
+    cpu.updateMode();
+    cpu.idtrBase = 0;
+    cpu.idtrLimit = 0x3ff;
+    m.cpu.mem.view.setUint32(6 * 4, 0x0500, true);
+    m.cpu.mem.ram.set([0x0f, 0x0b], 0x500);
+    cpu.eip = 0x500;
+    cpu.regs[4] = 0x8000;
+    const r = m.run({ maxInsns: 1000 });
+    expect(r.stop).toBe('livelock');
+    expect(r.instructions).toBe(0);
+    expect(cpu.faultStreak).toBeGreaterThanOrEqual(100_000);
+  });
+});

@@ -20,7 +20,7 @@ export const RUN_USAGE =
   'trapdiff run IMAGE [--load bios|multiboot|flat] [--at ADDR] [--mem MiB] [--max-insns N] [--env deterministic|live] [--json] [--progress]';
 
 export const RUN_EXIT_CODES: Readonly<Record<Exclude<StopKind, 'exit'>, number>> = {
-  hlt: 0, poweroff: 0, error: 1, shutdown: 3, budget: 4,
+  hlt: 0, poweroff: 0, error: 1, shutdown: 3, budget: 4, livelock: 5,
 };
 
 /** Largest image file read: beyond any loader's reach (128 KiB ROM, a kernel in 3 GiB of RAM is unusual). */

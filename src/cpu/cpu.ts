@@ -141,6 +141,13 @@ export class Cpu {
    * paging, TLB flushes): block successor links are valid only within one epoch.
    */
   codeEpoch = 0;
+  /**
+   * Exceptions delivered in a row without an instruction retiring between them: a guest stuck
+   * in an exception loop (a handler that faults again at once) never retires anything, and the
+   * machine stops it by this count (Machine.run, stop kind "livelock").
+   */
+  faultStreak = 0;
+  private faultStreakIcount = -1;
   /** Runs after which a block is compiled (block.ts); Infinity keeps every block interpreted. */
   compileThreshold = HOT_RUNS;
   /** Alignment checking (CR0.AM, EFLAGS.AC, CPL 3) is in force. */
@@ -704,6 +711,14 @@ export class Cpu {
         if (e !== FAULT) throw e;
         this.eip = this.prevEip;
         this.noRetire = false;
+        // Delivering an exception takes one cycle of virtual time, so that even a loop of
+        // exceptions lets time (devices, run slices) move on.
+        this.extraCycles++;
+        if (this.faultStreakIcount !== this.icount) {
+          this.faultStreakIcount = this.icount;
+          this.faultStreak = 0;
+        }
+        this.faultStreak++;
         this.events?.onException?.(FAULT.vector, FAULT.errorCode, FAULT.hasError, this.eip);
         this.deliverFault(FAULT.vector, FAULT.errorCode, FAULT.hasError);
       }

@@ -21,7 +21,7 @@ import { restoreSnapshot, takeSnapshot, type MachineSnapshot } from './snapshot.
  * poweroff: the Bochs shutdown port; budget: the instruction limit was reached exactly;
  * error: an internal error of trapdiff (a bug), message in `error`.
  */
-export type StopKind = 'hlt' | 'shutdown' | 'exit' | 'poweroff' | 'budget' | 'error';
+export type StopKind = 'hlt' | 'shutdown' | 'exit' | 'poweroff' | 'budget' | 'livelock' | 'error';
 
 export interface RunResult {
   stop: StopKind;
@@ -77,6 +77,12 @@ const A20_OFF_MASK = ~(1 << 20);
  * timers still tick, but nothing it has unmasked fires (a guest waiting longer is taken as stuck).
  */
 export const IDLE_LIMIT_SECONDS = 60;
+/**
+ * Exceptions delivered in a row without one instruction retiring after which the run stops as
+ * "livelock" (an exception handler that faults at once, forever): architecturally a loop with
+ * no end, which would otherwise never reach an instruction budget.
+ */
+export const LIVELOCK_FAULTS = 100_000;
 /** Bound on re-reading deadlines in one go, so a device that keeps moving them cannot hang the loop. */
 const MAX_TICK_PASSES = 16;
 
@@ -243,6 +249,7 @@ export class Machine {
         if (asked !== null) stop = asked;
         else if (cpu.shutdown) stop = 'shutdown';
         else if (cpu.icount >= budgetEnd) stop = 'budget';
+        else if (cpu.faultStreak >= LIVELOCK_FAULTS) stop = 'livelock';
         else if (cpu.halted && !(cpu.nmiPending && !cpu.nmiBlocked) && !(cpu.intrLine && (cpu.getEflags() & IF) !== 0)) {
           // Only a device deadline can wake a CPU halted with IF=1; with IF=0 nothing will.
           if (idleSince < 0) idleSince = cpu.cycles;
