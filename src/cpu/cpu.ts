@@ -692,6 +692,7 @@ export class Cpu {
   requestStop(): void {
     this.stopRequested = true;
     this.yieldBlock = true;
+    this.attention = true; // also ends a REP string instruction's chunk
   }
   get cycles(): number {
     return this.icount + this.extraCycles;
