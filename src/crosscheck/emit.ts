@@ -63,11 +63,6 @@ export class Emitter {
     return v;
   }
 
-  /** A label's address as code of the current `bits` sees it: CS offset (real mode) or linear. */
-  addrOf(romOffset: number): number {
-    return this.bits === 16 ? romOffset : ROM_LINEAR + romOffset;
-  }
-
   ref(kind: FixKind, label: string, addend = 0): void {
     this.fixups.push({ at: this.pos, kind, label, addend });
     this.pos += kind === 'rel8' ? 1 : kind === 'rel16' || kind === 'abs16' ? 2 : 4;

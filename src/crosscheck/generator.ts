@@ -139,6 +139,8 @@ function keyOrName(f: OpForm, set: ReadonlySet<string>): boolean {
 export function eligibleForms(m: ModeInfo, peer: PeerProfile): OpForm[] {
   return FORMS.filter((f) => {
     if (keyOrName(f, ALWAYS_EXCLUDED) || keyOrName(f, peer.exclude)) return false;
+    // INT3 and INTO are not IOPL-sensitive in virtual-8086 mode (a peer may make them so).
+    if (m.vm86 && peer.exclude.has('vm86-int3') && (f.name === 'int3' || f.name === 'into')) return false;
     // A peer whose GDTR/IDTR reset state is wrong: SGDT/SIDT only after the harness's LGDT/LIDT.
     if (m.real && peer.exclude.has('reset-dtr') && (f.name === 'sgdt' || f.name === 'sidt')) return false;
     if (keyOrName(f, PRIVILEGED)) return m.ring === 3 || keyOrName(f, FAULT_EVERYWHERE);
@@ -232,6 +234,15 @@ class Gen {
 
   setReg8(r: number, v: number): void {
     this.emit([0xb0 + r, v & 0xff], 'setup:mov');
+  }
+
+  /**
+   * Zeroes the dword below ESP (PUSH 0; LEA ESP,[ESP+4]): the SDM lets a 32-bit push of a
+   * segment register (PUSH sreg, the CS of a far CALL/IRET frame) write 2 or 4 bytes there.
+   */
+  zeroSlot(): void {
+    this.emit([...this.osz(true), 0x6a, 0], 'setup:push');
+    this.emit([...this.asz(true), ...this.osz(true), 0x8d, 0x64, 0x24, 0x04], 'setup:lea');
   }
 
   /** An address of this sequence's code as an immediate (CS offset or linear), as a fixup. */
@@ -459,13 +470,11 @@ function genForm(g: Gen, f: OpForm): boolean {
       if (name === 'pop') {
         if (!espOk(-vsz)) return false;
         // SS and DS are the harness's: they are popped back with the value they have.
-        if (sreg === SS_ || sreg === DS_) g.emit([...g.osz(o32), sreg === SS_ ? 0x16 : 0x1e], 'setup:push');
-        else g.emit([...g.osz(o32), 0x68, ...le(rng.pick(m.segValues), o32 ? 4 : 2)], 'setup:push');
-      } else if (o32) {
-        // The SDM lets a 32-bit push of a segment register write 2 or 4 bytes: zero the slot first.
-        g.emit([...g.osz(true), 0x6a, 0], 'setup:push');
-        g.emit([...g.asz(true), ...g.osz(true), 0x8d, 0x64, 0x24, 0x04], 'setup:lea');
-      }
+        if (sreg === SS_ || sreg === DS_) {
+          if (o32) g.zeroSlot();
+          g.emit([...g.osz(o32), sreg === SS_ ? 0x16 : 0x1e], 'setup:push');
+        } else g.emit([...g.osz(o32), 0x68, ...le(rng.pick(m.segValues), o32 ? 4 : 2)], 'setup:push');
+      } else if (o32) g.zeroSlot();
       g.emit([...pre(), ...opc], key);
     }
     g.esp += delta;
@@ -579,7 +588,7 @@ function genForm(g: Gen, f: OpForm): boolean {
     }
     if (name === 'iret') push(flagsImage(g));
     if (far) {
-      if (m.bits === 32) { g.emit([0x6a, 0], 'setup:push'); g.emit([0x8d, 0x64, 0x24, 0x04], 'setup:lea'); }
+      if (m.bits === 32) g.zeroSlot();
       g.emit([0x0e], 'setup:push');
     }
     g.emit([0x68, ...new Array(w).fill(0)], 'setup:push', {}, [[1, g.addrFix(m.bits === 32), t]]);
@@ -591,7 +600,7 @@ function genForm(g: Gen, f: OpForm): boolean {
   if ((name === 'call' || name === 'jmp') && ops[0] === 'Ap') {
     if (name === 'call' && !espOk(-2 * vsz)) return false;
     const t = g.target();
-    if (name === 'call' && m.bits === 32) { g.emit([0x6a, 0], 'setup:push'); g.emit([0x8d, 0x64, 0x24, 0x04], 'setup:lea'); }
+    if (name === 'call' && m.bits === 32) g.zeroSlot();
     const w = m.bits / 8;
     const sel = farSelector(g);
     g.emit([...opc, ...new Array(w).fill(0), ...le(sel, 2)], key, {}, [[1, g.addrFix(m.bits === 32), t]]);
@@ -624,7 +633,7 @@ function genForm(g: Gen, f: OpForm): boolean {
     if (branch) g.emit([...offBytes, ...new Array(w).fill(0)], 'setup:mov', {}, [[offBytes.length, o32 ? 'abs32' : 'abs16', t]]);
     else g.emit([...offBytes, ...g.imm(w * 8)], 'setup:mov');
     g.emit([...g.osz(false), 0xc7, ...abs(op.target + w), ...le(sel, 2)], 'setup:mov');
-    if (name === 'call' && m.bits === 32) { g.emit([0x6a, 0], 'setup:push'); g.emit([0x8d, 0x64, 0x24, 0x04], 'setup:lea'); }
+    if (name === 'call' && m.bits === 32) g.zeroSlot();
     g.setupMem(op);
     g.emit(g.encode(pre(), opc, branch ? f.reg : g.reg(w * 8, true), { mem: op }), key);
     if (branch) g.branchTo(t);
@@ -844,6 +853,8 @@ function genModrm(g: Gen, f: OpForm, o32: boolean, opc: number[], pre: () => num
 function alwaysFaults(f: OpForm, m: ModeInfo): boolean {
   if (keyOrName(f, FAULT_EVERYWHERE) || f.name === 'ud2' || f.name === 'ud0' || f.name === 'ud1' || f.name === 'sysenter') return true;
   if (m.real && (f.attrs & A_PM_ONLY) !== 0) return true;
+  // Virtual-8086 mode with IOPL 0: the IOPL-sensitive instructions raise #GP(0).
+  if (m.vm86 && ['pushf', 'popf', 'iret', 'int', 'cli', 'sti'].includes(f.name)) return true;
   return m.ring === 3 && (keyOrName(f, PRIVILEGED) || f.name === 'cli' || f.name === 'clts' || f.name === 'invd' ||
     f.name === 'wbinvd' || f.name === 'invlpg');
 }

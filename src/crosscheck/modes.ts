@@ -1,8 +1,8 @@
 // The test environments a cross-check ROM can run its sequences in, and the fixed memory map
 // the harness and the generator share.
 
-export type Mode = 'real' | 'pm0' | 'pm3' | 'pm0-paging' | 'pm3-paging';
-export const MODES: readonly Mode[] = ['real', 'pm0', 'pm3', 'pm0-paging', 'pm3-paging'];
+export type Mode = 'real' | 'pm0' | 'pm3' | 'pm0-paging' | 'pm3-paging' | 'vm86';
+export const MODES: readonly Mode[] = ['real', 'pm0', 'pm3', 'pm0-paging', 'pm3-paging', 'vm86'];
 
 // Memory map (linear = physical: paging, where on, is an identity map).
 /** The scratch area: every memory operand of a random instruction, and its stack, lie here. */
@@ -50,7 +50,10 @@ export const GDT_ENTRIES = 16;
 export interface ModeInfo {
   mode: Mode;
   bits: 16 | 32;
+  /** Real-mode addressing and segments (real mode, and virtual-8086 mode). */
   real: boolean;
+  /** Virtual-8086 mode: real-mode code at CPL 3 under the protected-mode harness. */
+  vm86: boolean;
   ring: 0 | 3;
   paging: boolean;
   cs: number;
@@ -65,12 +68,15 @@ export interface ModeInfo {
 }
 
 export function modeInfo(mode: Mode): ModeInfo {
-  if (mode === 'real') return { mode, bits: 16, real: true, ring: 0, paging: false, cs: 0xf000, segValues: [RM_SEG], farValues: [] };
+  if (mode === 'real' || mode === 'vm86') {
+    return { mode, bits: 16, real: true, vm86: mode === 'vm86', ring: mode === 'vm86' ? 3 : 0, paging: false, cs: 0xf000, segValues: [RM_SEG], farValues: [] };
+  }
   const ring = mode.startsWith('pm3') ? 3 : 0;
   return {
     mode,
     bits: 32,
     real: false,
+    vm86: false,
     ring,
     paging: mode.endsWith('paging'),
     cs: ring === 3 ? SEL_UCODE : SEL_KCODE,

@@ -48,6 +48,7 @@ const V86_EXCLUDE = new Set<string>([
   'far-tss', // far JMP/CALL to a (busy) TSS: v86 has no task switch and no #GP for it
   'far-gate', // far JMP through a call gate to a more privileged segment: v86 takes it, no #GP
   'bt-pf', // BT* with memory and a #PF: v86 reports a CR2 inside the operand, not its start
+  'vm86-int3', // INT3/INTO in virtual-8086 mode with IOPL < 3: v86 #GP(0), Bochs #BP/#OF (SDM INT n)
 ]);
 
 /** What QEMU 7.2 TCG lacks, found against Bochs (docs/CROSSCHECK.md). */

@@ -14,6 +14,7 @@
 // undefined flags would otherwise reach the digest), computes a digest of the scratch area and
 // prints one line of 20 hex dwords (CTX_FIELDS order), then jumps to the next test.
 
+import { VM } from '../cpu/constants.js';
 import { Emitter, ROM_LINEAR, ROM_SIZE, CC_B, CC_NB, CC_Z, CC_NZ } from './emit.js';
 import { layoutSequence, type SeqLayout, type TestCase } from './generator.js';
 import {
@@ -209,7 +210,11 @@ function emitPmHandler(e: Emitter): void {
   e.jcc8(CC_Z, 'samepl');
   e.b(0x58); e.store(ctxOff('esp'), 0);
   e.b(0x58, 0x0f, 0xb7, 0xc0); e.store(ctxOff('ss'), 0);
-  e.jmp8('segs');
+  // From virtual-8086 mode the frame holds ES, DS, FS, GS too (the registers were nulled).
+  e.b(0xf7, 0x05); e.d32(ctxOff('eflags')); e.d32(VM); // test dword [eflags], VM
+  e.jcc8(CC_Z, 'segs');
+  for (const f of ['es', 'ds', 'fs', 'gs'] as const) { e.b(0x58, 0x0f, 0xb7, 0xc0); e.store(ctxOff(f), 0); }
+  e.jmp8('segs_done');
   e.label('samepl');
   e.store(ctxOff('esp'), 4);
   // Zero what the interruption and this handler pushed on the scratch stack (frame, stub
@@ -219,6 +224,7 @@ function emitPmHandler(e: Emitter): void {
   e.storeSreg(ctxOff('ss'), 2);
   e.label('segs');
   for (const [s, f] of [[0, 'es'], [4, 'fs'], [5, 'gs']] as const) e.storeSreg(ctxOff(f), s);
+  e.label('segs_done');
   e.movImm16(0, SEL_KFLAT); e.movSreg(2, 0); e.movImm(4, RING0_STACK);
   e.jmp('dump');
   // The call gate's target: ends the test from ring 0 (reached from ring 3 with a stack switch).
@@ -252,7 +258,7 @@ function emitFill(e: Emitter, seed: number, label: string): void {
 function emitTest(e: Emitter, mode: Mode, tc: TestCase, count: number, i: number): SeqLayout {
   const m = modeInfo(mode);
   e.label(`test_${i}`);
-  if (!m.real) {
+  if (!m.real || m.vm86) {
     // Undo a task switch of the previous test: both TSS descriptors available again, TSS2's
     // image afresh from the ROM, TR = the harness TSS, CR0.TS clear.
     e.movImm16(0, SEL_KFLAT); e.movSreg(3, 0); e.movSreg(0, 0);
@@ -260,7 +266,7 @@ function emitTest(e: Emitter, mode: Mode, tc: TestCase, count: number, i: number
     e.movImm(6, ROM_LINEAR + TSS2_OFF); e.movImm(7, SYS + TSS2_OFF); e.movImm(1, 0x68); e.b(0xfc, 0xf3, 0xa4); // cld; rep movsb
     e.movImm16(0, SEL_TSS); e.b(0x0f, 0x00, 0xd8, 0x0f, 0x06); // ltr ax; clts
   }
-  const seg = m.real ? RM_SEG : m.ring === 3 ? SEL_USCR : SEL_KSCR;
+  const seg = m.vm86 ? SEL_KSCR : m.real ? RM_SEG : m.ring === 3 ? SEL_USCR : SEL_KSCR;
   e.movImm16(0, seg);
   for (const s of [3, 0, 4, 5]) e.movSreg(s, 0);
   if (m.ring === 3) { e.movImm16(0, SEL_KFLAT); e.movSreg(2, 0); e.movImm(4, RING0_STACK); } else { e.movImm16(0, seg); e.movSreg(2, 0); e.movImm(4, STACK_INIT); }
@@ -269,7 +275,11 @@ function emitTest(e: Emitter, mode: Mode, tc: TestCase, count: number, i: number
   e.storeImm(ctxOff('idx'), tc.index);
   e.storeLabel(CTX_NEXT, `test_${i + 1}`);
   emitFill(e, tc.fill, `fill_${i}`);
-  if (m.ring === 3) {
+  if (m.vm86) {
+    // IRETD to virtual-8086 mode: GS, FS, DS, ES, SS:ESP, EFLAGS.VM, F000:sequence.
+    for (const v of [RM_SEG, RM_SEG, RM_SEG, RM_SEG, RM_SEG, STACK_INIT, tc.eflags | VM, 0xf000]) { e.b(0x68); e.d32(v); }
+    e.b(0x68); e.ref('abs16', `seq_${i}`); e.w16(0);
+  } else if (m.ring === 3) {
     for (const v of [SEL_USCR, STACK_INIT, tc.eflags, SEL_UCODE]) { e.b(0x68); e.d32(v); }
     e.b(0x68); e.ref('lin32', `seq_${i}`);
   } else {
@@ -278,7 +288,8 @@ function emitTest(e: Emitter, mode: Mode, tc: TestCase, count: number, i: number
   for (const r of REGS_SAVED) e.movImm(r, tc.regs[r]);
   if (m.ring === 3) e.b(0xcf); // iretd into ring 3
   e.label(`seq_${i}`);
-  const layout = layoutSequence(tc, count, e.addrOf(e.pos));
+  // The sequence's own view of its address: a CS offset in 16-bit modes, linear in 32-bit ones.
+  const layout = layoutSequence(tc, count, m.bits === 16 ? e.pos : ROM_LINEAR + e.pos);
   e.bytes(layout.bytes);
   return layout;
 }
@@ -302,7 +313,7 @@ export function buildRom(mode: Mode, tests: readonly TestCase[], counts?: readon
   e.b(0xfa, 0xf4);
   e.label('fresh');
   e.b(0x66, 0xc7, 0x06); e.w16(BOOT_MAGIC_AT); e.d32(BOOT_MAGIC);
-  if (m.real) {
+  if (m.real && !m.vm86) {
     // IVT: vector n -> F000:stubs+3n.
     e.b(0x31, 0xc0, 0x8e, 0xc0, 0x31, 0xff); // xor ax,ax; mov es,ax; xor di,di
     e.b(0xb8); e.ref('abs16', 'stubs');
@@ -355,7 +366,7 @@ export function buildRom(mode: Mode, tests: readonly TestCase[], counts?: readon
   e.label(`test_${placed.length}`);
   e.jmp('finish');
 
-  if (!m.real) {
+  if (!m.real || m.vm86) {
     e.buf.set(systemBlob(ROM_LINEAR + e.offset('stubs'), ROM_LINEAR + e.offset('gate_target'), ROM_LINEAR + e.offset('task_target')), 0);
     const dv = new DataView(e.buf.buffer);
     dv.setUint16(GDTR_AT, GDT_ENTRIES * 8 - 1, true); dv.setUint32(GDTR_AT + 2, SYS, true);
