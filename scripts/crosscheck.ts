@@ -1,7 +1,7 @@
 // Cross-checks trapdiff (or any two peers) on generated test ROMs; see docs/CROSSCHECK.md.
 // usage: npx tsx scripts/crosscheck.ts --peer v86|bochs|qemu [--against trapdiff|v86|bochs|qemu]
 //          --count N --seed S [--mode real|pm0|pm3|pm0-paging|pm3-paging|all] [--json] [--no-minimize]
-// Exits 1 when agreement is under 99.5%, 2 on bad usage or a missing peer.
+// Exits 1 when agreement is under 99.5%, 2 on bad usage; a peer missing here skips the run (exit 0).
 
 import { MODES, type Mode } from '../src/crosscheck/modes.js';
 import { makePeer, peerAvailable, type PeerName } from '../src/crosscheck/peers.js';
@@ -30,7 +30,8 @@ if (!Number.isInteger(count) || count < 1) usage('--count must be a positive int
 if (!Number.isInteger(seed)) usage('--seed must be an integer');
 const modeArg = opt('mode') ?? 'all';
 const modes: readonly Mode[] = modeArg === 'all' ? MODES : (MODES as readonly string[]).includes(modeArg) ? [modeArg as Mode] : usage(`unknown mode ${modeArg}`);
-for (const p of [peerName, against]) if (!peerAvailable(p)) { process.stderr.write(`crosscheck: peer ${p} is not available here\n`); process.exit(2); }
+// A peer missing here (no ../shared for Bochs, no QEMU installed) skips the run, successfully.
+for (const p of [peerName, against]) if (!peerAvailable(p)) { process.stderr.write(`crosscheck: skipped, peer ${p} is not available here\n`); process.exit(0); }
 
 const t0 = Date.now();
 const summary = await crossCheck({
