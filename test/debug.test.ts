@@ -4,9 +4,9 @@
 
 import { describe, expect, it } from 'vitest';
 import { CR4_DE, EXC_DB, RF, TF } from '../src/cpu/constants.js';
-import { makePeer, peerAvailable } from '../src/crosscheck/peers.js';
 import { asm, CODE_BASE, makeCpu, runToHlt, SEL, STACK_TOP, type Harness } from './helpers/harness.js';
 import { dword, gate, INT_GATE, record } from './helpers/idt.js';
+import { compareOnRom, GDT_FLAT_R0, ROM_HEX, romEnd, romFlatSegments, romShutdown, romStart } from './helpers/rom.js';
 
 const HANDLER = CODE_BASE + 0x100;
 const BS = 1 << 14;
@@ -122,28 +122,8 @@ describe('data and I/O breakpoints', () => {
  * under CR4.DE, single-step with B0-B3 preset (cleared by the #DB), DR4 reading DR6. The #DB
  * handler prints EIP, EFLAGS image and DR6.
  */
-const DEBUG_ROM = `start:
-  cli
-  xor ax, ax
-  mov ds, ax
-  mov es, ax
-  mov si, gdt - 0xF0000
-  mov di, 0x1000
-  mov cx, gdt_end - gdt
-  cs rep movsb
-  o32 lgdt [cs:gdtr - 0xF0000]
-  o32 lidt [cs:idtr - 0xF0000]
-  mov eax, cr0
-  or al, 1
-  mov cr0, eax
-  jmp dword 0x08:pm32
-bits 32
-pm32:
-  mov ax, 0x10
-  mov ds, ax
-  mov es, ax
-  mov ss, ax
-  mov esp, 0x9000
+const DEBUG_ROM = `${romStart()}
+${romFlatSegments(false)}
   mov dword [0x2000 + 1*8], 0x00080000 + (h1 - 0xF0000)
   mov dword [0x2004 + 1*8], 0x000f8e00
   xor ebx, ebx
@@ -209,13 +189,7 @@ d6:
   mov dr6, eax
   mov eax, dr4
   call hex
-  mov dx, 0x8900
-  mov esi, msg
-  mov ecx, 8
-.s: mov al, [esi]
-  out dx, al
-  inc esi
-  loop .s
+${romShutdown()}
   hlt
   jmp $
 
@@ -238,40 +212,9 @@ h1:
   mov dr7, eax
   jmp [0x3000]
 
-hex:
-  pushad
-  mov ecx, 8
-  mov ebx, eax
-  mov dx, 0xe9
-.l: rol ebx, 4
-  mov al, bl
-  and al, 15
-  add al, '0'
-  cmp al, '9'
-  jbe .p
-  add al, 7
-.p: out dx, al
-  loop .l
-  mov al, 10
-  out dx, al
-  popad
-  ret
+${ROM_HEX}
 
-msg: db "Shutdown"
-align 8
-gdt:
-  dq 0
-  dd 0x0000ffff, 0x00cf9b00      ; 08 code r0
-  dd 0x0000ffff, 0x00cf9300      ; 10 data r0
-gdt_end:
-gdtr: dw gdt_end - gdt - 1
-  dd 0x1000
-idtr: dw 0x50 * 8 - 1
-  dd 0x2000
-  times 0xfff0 - ($ - $$) db 0xff
-bits 16
-  jmp 0xF000:(start - 0xF0000)
-  times 0x10000 - ($ - $$) db 0xff
+${romEnd(GDT_FLAT_R0, { idtVectors: '0x50' })}
 `;
 const DEBUG_EXPECTED = [
   '000F0067', '00000046', 'FFFF0FF1',
@@ -282,12 +225,4 @@ const DEBUG_EXPECTED = [
   '00000146', 'FFFF4FF0', 'FFFF0FF2',
 ];
 
-describe('debug registers on a ROM', () => {
-  const rom = asm(DEBUG_ROM, 16, 0xf0000);
-  it('trapdiff', async () => {
-    expect((await makePeer('trapdiff').run(rom)).split('\n').slice(0, -1)).toEqual(DEBUG_EXPECTED);
-  });
-  it.skipIf(!peerAvailable('bochs'))('Bochs agrees', async () => {
-    expect((await makePeer('bochs').run(rom)).split('\n').slice(0, -1)).toEqual(DEBUG_EXPECTED);
-  }, 30_000);
-});
+compareOnRom('debug registers on a ROM', DEBUG_ROM, DEBUG_EXPECTED);

@@ -5,9 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { EXC_DF, EXC_GP, EXC_NP, EXC_PF, EXC_SS, EXC_TS, EXC_UD, IF, RF } from '../src/cpu/constants.js';
 import { EV_EXTERNAL, EV_NMI, EV_PRIVSW, EV_SOFTWARE } from '../src/cpu/interrupts.js';
-import { makePeer, peerAvailable } from '../src/crosscheck/peers.js';
 import { asm, CODE_BASE, makeCpu, runToHlt, SEL, STACK_TOP, step, type Harness } from './helpers/harness.js';
 import { dword, enterRing3, gate, gdtEntry, INT_GATE, record, segDescriptor, setupTss, TRAP_GATE, TSS_BASE, TSS_SEL } from './helpers/idt.js';
+import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romClearIdt, romEnd, romFaultGates, romFlatSegments, romIretToRing3, romIretToV86, romLoadTss, romShutdown, romStart } from './helpers/rom.js';
 
 const HANDLER = CODE_BASE + 0x100;
 /** 32-bit code at CODE_BASE with `handler` at CODE_BASE + 0x100. */
@@ -378,34 +378,9 @@ describe('NMI and INTR', () => {
  * the instruction following the handler's IRET) and DR6, a write breakpoint and DR6, PUSHF in V86
  * with IOPL 0, #GP with a not-present #GP gate (#DF), INT3 from ring 3 through a DPL-0 gate.
  */
-const INT_ROM = `start:
-  cli
-  xor ax, ax
-  mov ds, ax
-  mov es, ax
-  mov si, gdt - 0xF0000
-  mov di, 0x1000
-  mov cx, gdt_end - gdt
-  cs rep movsb
-  o32 lgdt [cs:gdtr - 0xF0000]
-  o32 lidt [cs:idtr - 0xF0000]
-  mov eax, cr0
-  or al, 1
-  mov cr0, eax
-  jmp dword 0x08:pm32
-bits 32
-pm32:
-  mov ax, 0x10
-  mov ds, ax
-  mov es, ax
-  mov ss, ax
-  mov fs, ax
-  mov gs, ax
-  mov esp, 0x9000
-  mov edi, 0x2000
-  mov ecx, 0x50 * 2
-  xor eax, eax
-  rep stosd
+const INT_ROM = `${romStart()}
+${romFlatSegments()}
+${romClearIdt('0x50')}
   mov esi, vectors
 .idt:
   movzx ebx, word [esi]
@@ -421,11 +396,8 @@ pm32:
   jmp .idt
 .done:
   mov byte [0x2005 + 0x40*8], 0x0e     ; INT 40h: gate not present
-  mov dword [0x4004], 0x8000           ; TSS: ESP0, SS0, I/O map base beyond the limit
-  mov dword [0x4008], 0x10
-  mov word [0x4066], 0x68
-  mov ax, 0x28
-  ltr ax
+  ; TSS: ESP0, SS0, I/O map base beyond the limit
+${romLoadTss(true)}
 
   ; T1: INT n through a not-present gate: #NP(40h*8+2)
   mov dword [0x3000], t2
@@ -469,16 +441,7 @@ t6:
   mov dr7, eax
   ; T6: PUSHF in V86 with IOPL 0: #GP(0), frame from V86
   mov dword [0x3000], t7
-  push dword 0
-  push dword 0
-  push dword 0
-  push dword 0
-  push dword 0
-  push dword 0x7000
-  push dword 0x00020002
-  push dword 0xf000
-  push dword v86code - 0xF0000
-  iretd
+${romIretToV86('0x00020002', 'v86code')}
 v86code:
   db 0x90, 0x9c        ; nop; pushf
 t7:
@@ -499,13 +462,7 @@ t8:
 r3:
   int3
 done:
-  mov dx, 0x8900
-  mov esi, msg
-  mov ecx, 8
-.s: mov al, [esi]
-  out dx, al
-  inc esi
-  loop .s
+${romShutdown()}
   hlt
   jmp $
 
@@ -546,24 +503,7 @@ excommon:
   mov esp, 0x9000
   jmp [0x3000]
 
-hex:
-  pushad
-  mov ecx, 8
-  mov ebx, eax
-  mov dx, 0xe9
-.l: rol ebx, 4
-  mov al, bl
-  and al, 15
-  add al, '0'
-  cmp al, '9'
-  jbe .p
-  add al, 7
-.p: out dx, al
-  loop .l
-  mov al, 10
-  out dx, al
-  popad
-  ret
+${ROM_HEX}
 
 vectors:
   dw 1
@@ -585,24 +525,7 @@ vectors:
   dw 0x41
   dd int41
   dw 0xffff
-msg: db "Shutdown"
-align 8
-gdt:
-  dq 0
-  dd 0x0000ffff, 0x00cf9b00      ; 08 code r0
-  dd 0x0000ffff, 0x00cf9300      ; 10 data r0
-  dd 0x0000ffff, 0x00cffb00      ; 18 code r3
-  dd 0x0000ffff, 0x00cff300      ; 20 data r3
-  dd 0x40000067, 0x00008900      ; 28 TSS
-gdt_end:
-gdtr: dw gdt_end - gdt - 1
-  dd 0x1000
-idtr: dw 0x50 * 8 - 1
-  dd 0x2000
-  times 0xfff0 - ($ - $$) db 0xff
-bits 16
-  jmp 0xF000:(start - 0xF0000)
-  times 0x10000 - ($ - $$) db 0xff
+${romEnd(GDT_FLAT_R0 + GDT_FLAT_R3 + GDT_TSS, { idtVectors: '0x50' })}
 `;
 const INT_EXPECTED = [
   '0000000B', '00000202', '000F00C6', '00010046',
@@ -616,15 +539,7 @@ const INT_EXPECTED = [
   '0000001A', '000F01A6', '00010093',
 ];
 
-describe('exceptions and debug traps on a ROM', () => {
-  const rom = asm(INT_ROM, 16, 0xf0000);
-  it('trapdiff', async () => {
-    expect((await makePeer('trapdiff').run(rom)).split('\n').slice(0, -1)).toEqual(INT_EXPECTED);
-  });
-  it.skipIf(!peerAvailable('bochs'))('Bochs agrees', async () => {
-    expect((await makePeer('bochs').run(rom)).split('\n').slice(0, -1)).toEqual(INT_EXPECTED);
-  }, 30_000);
-});
+compareOnRom('exceptions and debug traps on a ROM', INT_ROM, INT_EXPECTED);
 
 /**
  * A ROM run by trapdiff and by Bochs: INT 40h from ring 3 with each inner-stack and gate error
@@ -637,57 +552,14 @@ const GATE_ROM = `%macro CASE 1
   mov dword [0x3000], %1
   int 0x40
 %endmacro
-start:
-  cli
-  xor ax, ax
-  mov ds, ax
-  mov es, ax
-  mov si, gdt - 0xF0000
-  mov di, 0x1000
-  mov cx, gdt_end - gdt
-  cs rep movsb
-  o32 lgdt [cs:gdtr - 0xF0000]
-  o32 lidt [cs:idtr - 0xF0000]
-  mov eax, cr0
-  or al, 1
-  mov cr0, eax
-  jmp dword 0x08:pm32
-bits 32
-pm32:
-  mov ax, 0x10
-  mov ds, ax
-  mov es, ax
-  mov ss, ax
-  mov fs, ax
-  mov gs, ax
-  mov esp, 0x9000
-  mov edi, 0x2000
-  mov ecx, 0x50 * 2
-  xor eax, eax
-  rep stosd
-  mov ebx, 10
-  mov edx, exc10
-.idt:                                  ; #TS, #NP, #SS, #GP: conforming ring-0 code, run at CPL 3
-  mov eax, edx
-  mov [0x2000 + ebx*8], ax
-  mov word [0x2002 + ebx*8], 0x30
-  mov word [0x2004 + ebx*8], 0x8e00
-  shr eax, 16
-  mov [0x2006 + ebx*8], ax
-  add edx, exc11 - exc10
-  inc ebx
-  cmp ebx, 14
-  jne .idt
-  mov dword [0x4004], 0x8000
-  mov dword [0x4008], 0x10
-  mov ax, 0x28
-  ltr ax
-  push dword 0x23
-  push dword 0x7000
-  push dword 0x00003002                ; IOPL 3: the handlers print from ring 3
-  push dword 0x1b
-  push dword r3
-  iretd
+${romStart()}
+${romFlatSegments()}
+${romClearIdt('0x50')}
+  ; #TS, #NP, #SS, #GP: conforming ring-0 code, run at CPL 3
+${romFaultGates('0x30')}
+${romLoadTss(false)}
+  ; IOPL 3: the handlers print from ring 3
+${romIretToRing3('0x00003002', 'r3')}
 r3:
   mov ax, 0x23
   mov ds, ax
@@ -742,13 +614,7 @@ c14:
   mov byte [0x2005 + 0x40*8], 0xec     ; a call gate type
   CASE done
 done:
-  mov dx, 0x8900
-  mov esi, msg
-  mov ecx, 8
-.s: mov al, [esi]
-  out dx, al
-  inc esi
-  loop .s
+${romShutdown()}
   jmp $
 
 gate40:                                ; INT 40h: DPL 3 interrupt gate to ring-0 code
@@ -778,48 +644,14 @@ excommon:
   mov esp, 0x7000
   jmp [0x3000]
 
-hex:
-  pushad
-  mov ecx, 8
-  mov ebx, eax
-  mov dx, 0xe9
-.l: rol ebx, 4
-  mov al, bl
-  and al, 15
-  add al, '0'
-  cmp al, '9'
-  jbe .p
-  add al, 7
-.p: out dx, al
-  loop .l
-  mov al, 10
-  out dx, al
-  popad
-  ret
+${ROM_HEX}
 
-msg: db "Shutdown"
-align 8
-gdt:
-  dq 0
-  dd 0x0000ffff, 0x00cf9b00      ; 08 code r0
-  dd 0x0000ffff, 0x00cf9300      ; 10 data r0
-  dd 0x0000ffff, 0x00cffb00      ; 18 code r3
-  dd 0x0000ffff, 0x00cff300      ; 20 data r3
-  dd 0x40000067, 0x00008900      ; 28 TSS
-  dd 0x0000ffff, 0x00cf9f00      ; 30 conforming code r0
+${romEnd(GDT_FLAT_R0 + GDT_FLAT_R3 + GDT_TSS + `  dd 0x0000ffff, 0x00cf9f00      ; 30 conforming code r0
   dd 0x0000ffff, 0x00cf1300      ; 38 data r0 not present
   dd 0x00000fff, 0x00409300      ; 40 data r0, limit 0xfff
   dd 0x0000ffff, 0x00cf1b00      ; 48 code r0 not present
   dd 0x0000ffff, 0x00009b0f      ; 50 16-bit code r0, base 0x0f0000, limit 0xffff
-gdt_end:
-gdtr: dw gdt_end - gdt - 1
-  dd 0x1000
-idtr: dw 0x50 * 8 - 1
-  dd 0x2000
-  times 0xfff0 - ($ - $$) db 0xff
-bits 16
-  jmp 0xF000:(start - 0xF0000)
-  times 0x10000 - ($ - $$) db 0xff
+`, { idtVectors: '0x50' })}
 `;
 const GATE_EXPECTED = [
   '0000000A', '00000000', '000F00DD', '00000033',
@@ -838,12 +670,4 @@ const GATE_EXPECTED = [
   '0000000D', '00000202', '000F021D', '00000033',
 ];
 
-describe('gate and inner-stack errors on a ROM', () => {
-  const rom = asm(GATE_ROM, 16, 0xf0000);
-  it('trapdiff', async () => {
-    expect((await makePeer('trapdiff').run(rom)).split('\n').slice(0, -1)).toEqual(GATE_EXPECTED);
-  });
-  it.skipIf(!peerAvailable('bochs'))('Bochs agrees', async () => {
-    expect((await makePeer('bochs').run(rom)).split('\n').slice(0, -1)).toEqual(GATE_EXPECTED);
-  }, 30_000);
-});
+compareOnRom('gate and inner-stack errors on a ROM', GATE_ROM, GATE_EXPECTED);

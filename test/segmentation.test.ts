@@ -7,9 +7,9 @@ import {
   AR_UNUSABLE, CR0_PE, DS, EXC_GP, EXC_NP, EXC_SS, EXC_UD, FS, LDTR, SS, TR, VM,
 } from '../src/cpu/constants.js';
 import type { Cpu } from '../src/cpu/cpu.js';
-import { makePeer, peerAvailable } from '../src/crosscheck/peers.js';
 import { asm, makeCpu, GDT_BASE, SEL, STACK_TOP } from './helpers/harness.js';
 import { descHi, enterRing3, gateDesc, runCatch, segDesc, setGdt, sysDesc, writeDesc } from './helpers/segments.js';
+import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romEnd, romFlatSegments, romShutdown, romStart } from './helpers/rom.js';
 
 function pm(src: string, setup?: (cpu: Cpu) => void): Cpu {
   const { cpu } = makeCpu('pm32', asm(src, 32));
@@ -323,34 +323,16 @@ describe('SGDT / SIDT / LGDT / LIDT', () => {
  * GS (null) but keeps FS (DPL 3). QEMU differs on the first four and the TSS.
  */
 const MODEL_ROM = `
-start:
-  cli
-  xor ax, ax
-  mov ds, ax
-  mov es, ax
-  ; copy the GDT to 0x1000 and the task stub to 0x6000
-  mov si, gdt - 0xF0000
-  mov di, 0x1000
-  mov cx, gdt_end - gdt
-  cs rep movsb
+${romStart({
+  idt: false,
+  copyMore: `  ; the task stub to 0x6000
   mov si, stub - 0xF0000
   mov di, 0x6000
   mov cx, stub_end - stub
   cs rep movsb
-  o32 lgdt [cs:gdtr - 0xF0000]
-  mov eax, cr0
-  or al, 1
-  mov cr0, eax
-  jmp dword 0x08:pm32
-bits 32
-pm32:
-  mov ax, 0x10
-  mov ds, ax
-  mov es, ax
-  mov ss, ax
-  mov fs, ax
-  mov gs, ax
-  mov esp, 0x9000
+`,
+})}
+${romFlatSegments()}
   ; 1: LAR r32 on flat code
   mov ecx, 0x08
   mov eax, -1
@@ -440,34 +422,11 @@ ring3:
   call hex
   mov eax, gs
   call hex
-  mov dx, 0x8900
-  mov esi, msg
-  mov ecx, 8
-.s: mov al, [ss:esi]
-  out dx, al
-  inc esi
-  loop .s
+${romShutdown('ss:')}
   hlt
   jmp $
 
-hex:            ; prints EAX as 8 hex digits and a newline
-  pushad
-  mov ecx, 8
-  mov ebx, eax
-  mov dx, 0xe9
-.l: rol ebx, 4
-  mov al, bl
-  and al, 15
-  add al, '0'
-  cmp al, '9'
-  jbe .p
-  add al, 7
-.p: out dx, al
-  loop .l
-  mov al, 10
-  out dx, al
-  popad
-  ret
+${ROM_HEX}
 
 stub:           ; the 16-bit task runs this at 0x6000 (CS = flat 32-bit code)
   mov [0x3100], eax
@@ -481,25 +440,12 @@ stub:           ; the 16-bit task runs this at 0x6000 (CS = flat 32-bit code)
 stub_end:
 
 fsval: dw 0x10
-msg: db "Shutdown"
-align 8
-gdt:
-  dq 0
-  dd 0x0000ffff, 0x00cf9b00
-  dd 0x0000ffff, 0x00cf9300
-  dd 0x0000ffff, 0x00cffb00
-  dd 0x0000ffff, 0x00cff300
-  dd 0x40000067, 0x00008900
-  dd 0x5000002b, 0x00008100
-gdt_end:
-gdtr: dw gdt_end - gdt - 1
-  dd 0x1000
-fake: dw 0x37
+${romEnd(GDT_FLAT_R0 + GDT_FLAT_R3 + GDT_TSS + `  dd 0x5000002b, 0x00008100      ; 30 16-bit TSS
+`, {
+  extra: `fake: dw 0x37
   dd 0xAB123456
-  times 0xfff0 - ($ - $$) db 0xff
-bits 16
-  jmp 0xF000:(start - 0xF0000)
-  times 0x10000 - ($ - $$) db 0xff
+`,
+})}
 `;
 const MODEL_EXPECTED = [
   '00CF9B00', 'AB123456', '00123456', 'FFFF0010', '00000010', // LAR, SGDT o16, LGDT o16, PUSH DS, MOV r32, DS
@@ -507,12 +453,4 @@ const MODEL_EXPECTED = [
   '00000000', '00000000', '00000023', '00000000', // after RETF to ring 3: DS, ES, FS, GS
 ].join('\n') + '\n';
 
-describe('model-specific choices', () => {
-  const rom = asm(MODEL_ROM, 16, 0xf0000);
-  it('trapdiff', async () => {
-    expect(await makePeer('trapdiff').run(rom)).toBe(MODEL_EXPECTED);
-  });
-  it.skipIf(!peerAvailable('bochs'))('Bochs agrees', async () => {
-    expect(await makePeer('bochs').run(rom)).toBe(MODEL_EXPECTED);
-  }, 30_000);
-});
+compareOnRom('model-specific choices', MODEL_ROM, MODEL_EXPECTED);

@@ -8,9 +8,9 @@ import {
   ID, IF, IOPL, NT, RF, TF, VIF, VIP, VM,
 } from '../src/cpu/constants.js';
 import { CPUID_SIGNATURE } from '../src/cpu/cpuid.js';
-import { makePeer, peerAvailable } from '../src/crosscheck/peers.js';
 import { asm, CODE_BASE, makeCpu, runToHlt, SEL, STACK_TOP, type Harness } from './helpers/harness.js';
 import { dword, enterRing3, gate, record, setupTss } from './helpers/idt.js';
+import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romEnd, romFlatSegments, romIretToRing3, romLoadTss, romShutdown, romStart } from './helpers/rom.js';
 
 const HANDLER = CODE_BASE + 0x100;
 interface Opts { ring3?: boolean; cr4?: number; eflags?: number; setup?: (h: Harness) => void }
@@ -317,44 +317,14 @@ describe('flag rules per CPL and IOPL', () => {
  * every flag but TF and VM into ring 3, POPF at CPL 3 with IOPL 3 and then IOPL 0, and a trap gate
  * keeping IF; the flags seen at each step are printed at the end.
  */
-const FLAG_ROM = `start:
-  cli
-  xor ax, ax
-  mov ds, ax
-  mov es, ax
-  mov si, gdt - 0xF0000
-  mov di, 0x1000
-  mov cx, gdt_end - gdt
-  cs rep movsb
-  o32 lgdt [cs:gdtr - 0xF0000]
-  o32 lidt [cs:idtr - 0xF0000]
-  mov eax, cr0
-  or al, 1
-  mov cr0, eax
-  jmp dword 0x08:pm32
-bits 32
-pm32:
-  mov ax, 0x10
-  mov ds, ax
-  mov es, ax
-  mov ss, ax
-  mov fs, ax
-  mov gs, ax
-  mov esp, 0x9000
+const FLAG_ROM = `${romStart()}
+${romFlatSegments()}
   mov dword [0x2000 + 0x30*8], 0x00080000 + (h30 - 0xF0000)
   mov dword [0x2004 + 0x30*8], 0x000fee00
   mov dword [0x2000 + 0x31*8], 0x00080000 + (h31 - 0xF0000)
   mov dword [0x2004 + 0x31*8], 0x000fef00      ; trap gate, DPL 3
-  mov dword [0x4004], 0x8000
-  mov dword [0x4008], 0x10
-  mov ax, 0x28
-  ltr ax
-  push dword 0x23
-  push dword 0x7000
-  push dword 0x00000002
-  push dword 0x1b
-  push dword r3
-  iretd
+${romLoadTss(false)}
+${romIretToRing3('0x00000002', 'r3')}
 r3:
   mov ax, 0x23
   mov ds, ax
@@ -409,53 +379,13 @@ finish:
   add esi, 4
   cmp esi, 0x6010
   jne .p
-  mov dx, 0x8900
-  mov esi, msg
-  mov ecx, 8
-.s: mov al, [esi]
-  out dx, al
-  inc esi
-  loop .s
+${romShutdown()}
   hlt
   jmp $
 
-hex:
-  pushad
-  mov ecx, 8
-  mov ebx, eax
-  mov dx, 0xe9
-.l: rol ebx, 4
-  mov al, bl
-  and al, 15
-  add al, '0'
-  cmp al, '9'
-  jbe .p
-  add al, 7
-.p: out dx, al
-  loop .l
-  mov al, 10
-  out dx, al
-  popad
-  ret
+${ROM_HEX}
 
-msg: db "Shutdown"
-align 8
-gdt:
-  dq 0
-  dd 0x0000ffff, 0x00cf9b00      ; 08 code r0
-  dd 0x0000ffff, 0x00cf9300      ; 10 data r0
-  dd 0x0000ffff, 0x00cffb00      ; 18 code r3
-  dd 0x0000ffff, 0x00cff300      ; 20 data r3
-  dd 0x40000067, 0x00008900      ; 28 TSS
-gdt_end:
-gdtr: dw gdt_end - gdt - 1
-  dd 0x1000
-idtr: dw 0x50 * 8 - 1
-  dd 0x2000
-  times 0xfff0 - ($ - $$) db 0xff
-bits 16
-  jmp 0xF000:(start - 0xF0000)
-  times 0x10000 - ($ - $$) db 0xff
+${romEnd(GDT_FLAT_R0 + GDT_FLAT_R3 + GDT_TSS, { idtVectors: '0x50' })}
 `;
 const FLAG_EXPECTED = [
   '000F00A0', '0000001B', '00000002', '00007000', '00000023',
@@ -463,15 +393,7 @@ const FLAG_EXPECTED = [
   '00000023', '003C7ED7', '00183002', '00000202', '00000202',
 ];
 
-describe('EFLAGS rules on a ROM', () => {
-  const rom = asm(FLAG_ROM, 16, 0xf0000);
-  it('trapdiff', async () => {
-    expect((await makePeer('trapdiff').run(rom)).split('\n').slice(0, -1)).toEqual(FLAG_EXPECTED);
-  });
-  it.skipIf(!peerAvailable('bochs'))('Bochs agrees', async () => {
-    expect((await makePeer('bochs').run(rom)).split('\n').slice(0, -1)).toEqual(FLAG_EXPECTED);
-  }, 30_000);
-});
+compareOnRom('EFLAGS rules on a ROM', FLAG_ROM, FLAG_EXPECTED);
 
 /**
  * A ROM run by trapdiff and by Bochs: CR0's undefined bits and ET, LMSW not clearing PE, SMSW r32,
@@ -479,28 +401,8 @@ describe('EFLAGS rules on a ROM', () => {
  * ESP, EFLAGS), SYSENTER with SYSENTER_CS = 0. (Bochs does not fault RDPMC with ECX = 2, which
  * the SDM requires: that case stays in the unit tests.)
  */
-const SYS_ROM = `start:
-  cli
-  xor ax, ax
-  mov ds, ax
-  mov es, ax
-  mov si, gdt - 0xF0000
-  mov di, 0x1000
-  mov cx, gdt_end - gdt
-  cs rep movsb
-  o32 lgdt [cs:gdtr - 0xF0000]
-  o32 lidt [cs:idtr - 0xF0000]
-  mov eax, cr0
-  or al, 1
-  mov cr0, eax
-  jmp dword 0x08:pm32
-bits 32
-pm32:
-  mov ax, 0x10
-  mov ds, ax
-  mov es, ax
-  mov ss, ax
-  mov esp, 0x9000
+const SYS_ROM = `${romStart()}
+${romFlatSegments(false)}
   mov dword [0x2000 + 13*8], 0x00080000 + (h13 - 0xF0000)
   mov dword [0x2004 + 13*8], 0x000f8e00
   ; S1: CR0 undefined bits are ignored, ET reads 1; SMSW r32; LMSW cannot clear PE
@@ -568,13 +470,7 @@ s3_r0:
   wrmsr
   sysenter
 done:
-  mov dx, 0x8900
-  mov esi, msg
-  mov ecx, 8
-.s: mov al, [esi]
-  out dx, al
-  inc esi
-  loop .s
+${romShutdown()}
   hlt
   jmp $
 
@@ -588,42 +484,9 @@ h13:
   mov esp, 0x9000
   jmp [0x3000]
 
-hex:
-  pushad
-  mov ecx, 8
-  mov ebx, eax
-  mov dx, 0xe9
-.l: rol ebx, 4
-  mov al, bl
-  and al, 15
-  add al, '0'
-  cmp al, '9'
-  jbe .p
-  add al, 7
-.p: out dx, al
-  loop .l
-  mov al, 10
-  out dx, al
-  popad
-  ret
+${ROM_HEX}
 
-msg: db "Shutdown"
-align 8
-gdt:
-  dq 0
-  dd 0x0000ffff, 0x00cf9b00      ; 08 code r0
-  dd 0x0000ffff, 0x00cf9300      ; 10 data r0
-  dd 0x0000ffff, 0x00cffb00      ; 18 code r3
-  dd 0x0000ffff, 0x00cff300      ; 20 data r3
-gdt_end:
-gdtr: dw gdt_end - gdt - 1
-  dd 0x1000
-idtr: dw 0x50 * 8 - 1
-  dd 0x2000
-  times 0xfff0 - ($ - $$) db 0xff
-bits 16
-  jmp 0xF000:(start - 0xF0000)
-  times 0x10000 - ($ - $$) db 0xff
+${romEnd(GDT_FLAT_R0 + GDT_FLAT_R3, { idtVectors: '0x50' })}
 `;
 const SYS_EXPECTED = [
   '60000011', '60000011', '00000000', '000F008E',
@@ -632,12 +495,4 @@ const SYS_EXPECTED = [
   '00003093', '00000000', '000F0126',
 ];
 
-describe('system instructions on a ROM', () => {
-  const rom = asm(SYS_ROM, 16, 0xf0000);
-  it('trapdiff', async () => {
-    expect((await makePeer('trapdiff').run(rom)).split('\n').slice(0, -1)).toEqual(SYS_EXPECTED);
-  });
-  it.skipIf(!peerAvailable('bochs'))('Bochs agrees', async () => {
-    expect((await makePeer('bochs').run(rom)).split('\n').slice(0, -1)).toEqual(SYS_EXPECTED);
-  }, 30_000);
-});
+compareOnRom('system instructions on a ROM', SYS_ROM, SYS_EXPECTED);

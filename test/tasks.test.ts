@@ -9,9 +9,9 @@ import {
 import type { Cpu } from '../src/cpu/cpu.js';
 import { FAULT } from '../src/cpu/cpu.js';
 import { taskReturn } from '../src/cpu/tasks.js';
-import { makePeer, peerAvailable } from '../src/crosscheck/peers.js';
 import { asm, makeCpu, SEL, STACK_TOP } from './helpers/harness.js';
 import { descHi, enterRing3, gateDesc, runCatch, segDesc, setGdt, sysDesc } from './helpers/segments.js';
+import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romClearIdt, romEnd, romFaultGates, romFlatSegments, romShutdown, romStart } from './helpers/rom.js';
 
 const GP = (errorCode: number) => ({ vector: EXC_GP, errorCode });
 const TS = (errorCode: number) => ({ vector: EXC_TS, errorCode });
@@ -277,48 +277,11 @@ describe('JMP / CALL / IRET task switches', () => {
  * DS..GS, then CS, and reports the other error.
  */
 const TASK_ROM = `
-start:
-  cli
-  xor ax, ax
-  mov ds, ax
-  mov es, ax
-  mov si, gdt - 0xF0000
-  mov di, 0x1000
-  mov cx, gdt_end - gdt
-  cs rep movsb
-  o32 lgdt [cs:gdtr - 0xF0000]
-  o32 lidt [cs:idtr - 0xF0000]
-  mov eax, cr0
-  or al, 1
-  mov cr0, eax
-  jmp dword 0x08:pm32
-bits 32
-pm32:
-  mov ax, 0x10
-  mov ds, ax
-  mov es, ax
-  mov ss, ax
-  mov fs, ax
-  mov gs, ax
-  mov esp, 0x9000
+${romStart()}
+${romFlatSegments()}
   ; IDT at 0x2000: vectors 10-13 and 0x30 (DPL 3)
-  mov edi, 0x2000
-  mov ecx, 0x31 * 2
-  xor eax, eax
-  rep stosd
-  mov ebx, 10
-  mov edx, exc10
-.idt:
-  mov eax, edx
-  mov [0x2000 + ebx*8], ax
-  mov word [0x2002 + ebx*8], 0x08
-  mov word [0x2004 + ebx*8], 0x8e00
-  shr eax, 16
-  mov [0x2006 + ebx*8], ax
-  add edx, exc11 - exc10
-  inc ebx
-  cmp ebx, 14
-  jne .idt
+${romClearIdt('0x31')}
+${romFaultGates('0x08')}
   mov eax, cont
   mov [0x2000 + 0x30*8], ax
   mov word [0x2002 + 0x30*8], 0x08
@@ -437,13 +400,7 @@ t9:
   mov word [0x5000 + 0x50], 0x13       ; and SS DPL 0 != CPL 3
   jmp 0x30:0
 done:
-  mov dx, 0x8900
-  mov esi, msg
-  mov ecx, 8
-.s: mov al, [esi]
-  out dx, al
-  inc esi
-  loop .s
+${romShutdown()}
   hlt
   jmp $
 
@@ -503,49 +460,13 @@ cont:
   mov esp, 0x9000
   jmp [0x3000]
 
-hex:
-  pushad
-  mov ecx, 8
-  mov ebx, eax
-  mov dx, 0xe9
-.l: rol ebx, 4
-  mov al, bl
-  and al, 15
-  add al, '0'
-  cmp al, '9'
-  jbe .p
-  add al, 7
-.p: out dx, al
-  loop .l
-  mov al, 10
-  out dx, al
-  popad
-  ret
-
-
-msg: db "Shutdown"
-align 8
-gdt:
-  dq 0
-  dd 0x0000ffff, 0x00cf9b00      ; 08 code r0
-  dd 0x0000ffff, 0x00cf9300      ; 10 data r0
-  dd 0x0000ffff, 0x00cffb00      ; 18 code r3
-  dd 0x0000ffff, 0x00cff300      ; 20 data r3
-  dd 0x40000067, 0x00008900      ; 28 TSS A
-  dd 0x50000067, 0x00008900      ; 30 TSS B
+${ROM_HEX}
+${romEnd(GDT_FLAT_R0 + GDT_FLAT_R3 + GDT_TSS + `  dd 0x50000067, 0x00008900      ; 30 TSS B
   dd 0x00080000 + (gate_target - 0xF0000), 0x000fec02   ; 38 call gate r3, 2 params
   dd 0x00300000, 0x0000e500      ; 40 task gate -> B
   dd 0x0000ffff, 0x00cf7300      ; 48 data r3 not present
   dd 0x0000ffff, 0x00cf7b00      ; 50 code r3 not present
-gdt_end:
-gdtr: dw gdt_end - gdt - 1
-  dd 0x1000
-idtr: dw 0x31 * 8 - 1
-  dd 0x2000
-  times 0xfff0 - ($ - $$) db 0xff
-bits 16
-  jmp 0xF000:(start - 0xF0000)
-  times 0x10000 - ($ - $$) db 0xff
+`, { idtVectors: '0x31' })}
 `;
 const TASK_EXPECTED = [
   // T1: ring-0 frame (EIP, CS, 2 parameters, ESP, SS), ring-0 ESP, then ESP, CS, SS, DS in ring 3
@@ -563,15 +484,9 @@ const TASK_EXPECTED = [
   '0000000A', '00000010', '000F02C0', '00000030', // SS DPL != CPL (and GS not present)
 ];
 
-describe('task switches and call gates on a ROM', () => {
-  const rom = asm(TASK_ROM, 16, 0xf0000);
-  it('trapdiff', async () => {
-    expect((await makePeer('trapdiff').run(rom)).split('\n').slice(0, -1)).toEqual(TASK_EXPECTED);
-  });
-  it.skipIf(!peerAvailable('bochs'))('Bochs agrees but for the order of two simultaneous errors', async () => {
-    const bochs = [...TASK_EXPECTED];
-    bochs[28] = '00000010'; // SS before CS
-    bochs[32] = '00000048'; // DS before CS
-    expect((await makePeer('bochs').run(rom)).split('\n').slice(0, -1)).toEqual(bochs);
-  }, 30_000);
-});
+const BOCHS_TASK_EXPECTED = [...TASK_EXPECTED];
+BOCHS_TASK_EXPECTED[28] = '00000010'; // SS before CS
+BOCHS_TASK_EXPECTED[32] = '00000048'; // DS before CS
+
+compareOnRom('task switches and call gates on a ROM', TASK_ROM, TASK_EXPECTED,
+  { title: 'Bochs agrees but for the order of two simultaneous errors', expected: BOCHS_TASK_EXPECTED });

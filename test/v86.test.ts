@@ -4,9 +4,9 @@
 
 import { describe, expect, it } from 'vitest';
 import { CR4_VME, EXC_BP, EXC_GP, IF, IOPL, TF, VIF, VIP, VM } from '../src/cpu/constants.js';
-import { makePeer, peerAvailable } from '../src/crosscheck/peers.js';
 import { asm, CODE_BASE, makeCpu, runToHlt, SEL, STACK_TOP, step, type Harness } from './helpers/harness.js';
 import { denyPort, dword, gate, INT_GATE, noRedirect, record, setupTss } from './helpers/idt.js';
+import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romEnd, romFlatSegments, romIretToV86, romLoadTss, romShutdown, romStart } from './helpers/rom.js';
 
 const HANDLER = CODE_BASE + 0x100;
 const V86_CODE = 0x20000;
@@ -213,48 +213,13 @@ describe('CR4.VME', () => {
  * setting TF; STI with VIP pending. The #GP handler prints error code, EIP, EFLAGS.
  */
 const V86_ROM = `%macro ENTER_V86 2                    ; eflags, v86 code label
-  push dword 0
-  push dword 0
-  push dword 0
-  push dword 0
-  push dword 0
-  push dword 0x7000
-  push dword %1
-  push dword 0xf000
-  push dword %2 - 0xF0000
-  iretd
+${romIretToV86('%1', '%2')}
 %endmacro
-start:
-  cli
-  xor ax, ax
-  mov ds, ax
-  mov es, ax
-  mov si, gdt - 0xF0000
-  mov di, 0x1000
-  mov cx, gdt_end - gdt
-  cs rep movsb
-  o32 lgdt [cs:gdtr - 0xF0000]
-  o32 lidt [cs:idtr - 0xF0000]
-  mov eax, cr0
-  or al, 1
-  mov cr0, eax
-  jmp dword 0x08:pm32
-bits 32
-pm32:
-  mov ax, 0x10
-  mov ds, ax
-  mov es, ax
-  mov ss, ax
-  mov fs, ax
-  mov gs, ax
-  mov esp, 0x9000
+${romStart()}
+${romFlatSegments()}
   mov dword [0x2000 + 13*8], 0x00080000 + (exc13 - 0xF0000)
   mov dword [0x2004 + 13*8], 0x000f8e00
-  mov dword [0x4004], 0x8000
-  mov dword [0x4008], 0x10
-  mov word [0x4066], 0x68
-  mov ax, 0x28
-  ltr ax
+${romLoadTss(true)}
   mov eax, 1                          ; CR4.VME
   mov cr4, eax
   mov word [0x21*4], v86h - 0xF0000
@@ -289,13 +254,7 @@ v5:
   mov dword [0x3000], done
   ENTER_V86 0x00120202, v86e
 done:
-  mov dx, 0x8900
-  mov esi, msg
-  mov ecx, 8
-.s: mov al, [esi]
-  out dx, al
-  inc esi
-  loop .s
+${romShutdown()}
   hlt
   jmp $
 
@@ -335,43 +294,9 @@ exc13:
   mov esp, 0x9000
   jmp [0x3000]
 
-hex:
-  pushad
-  mov ecx, 8
-  mov ebx, eax
-  mov dx, 0xe9
-.l: rol ebx, 4
-  mov al, bl
-  and al, 15
-  add al, '0'
-  cmp al, '9'
-  jbe .p
-  add al, 7
-.p: out dx, al
-  loop .l
-  mov al, 10
-  out dx, al
-  popad
-  ret
+${ROM_HEX}
 
-msg: db "Shutdown"
-align 8
-gdt:
-  dq 0
-  dd 0x0000ffff, 0x00cf9b00      ; 08 code r0
-  dd 0x0000ffff, 0x00cf9300      ; 10 data r0
-  dd 0x0000ffff, 0x00cffb00      ; 18 code r3
-  dd 0x0000ffff, 0x00cff300      ; 20 data r3
-  dd 0x40000067, 0x00008900      ; 28 TSS
-gdt_end:
-gdtr: dw gdt_end - gdt - 1
-  dd 0x1000
-idtr: dw 0x50 * 8 - 1
-  dd 0x2000
-  times 0xfff0 - ($ - $$) db 0xff
-bits 16
-  jmp 0xF000:(start - 0xF0000)
-  times 0x10000 - ($ - $$) db 0xff
+${romEnd(GDT_FLAT_R0 + GDT_FLAT_R3 + GDT_TSS, { idtVectors: '0x50' })}
 `;
 const V86_EXPECTED = [
   '00000000', '000001AE', '000B0202',
@@ -383,12 +308,4 @@ const V86_EXPECTED = [
   '00000000', '000001B9', '00130202',
 ];
 
-describe('VME on a ROM', () => {
-  const rom = asm(V86_ROM, 16, 0xf0000);
-  it('trapdiff', async () => {
-    expect((await makePeer('trapdiff').run(rom)).split('\n').slice(0, -1)).toEqual(V86_EXPECTED);
-  });
-  it.skipIf(!peerAvailable('bochs'))('Bochs agrees', async () => {
-    expect((await makePeer('bochs').run(rom)).split('\n').slice(0, -1)).toEqual(V86_EXPECTED);
-  }, 30_000);
-});
+compareOnRom('VME on a ROM', V86_ROM, V86_EXPECTED);
