@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { CR4_DE, EXC_DB, RF, TF } from '../src/cpu/constants.js';
 import { asm, CODE_BASE, makeCpu, runToHlt, SEL, STACK_TOP, type Harness } from './helpers/harness.js';
 import { dword, gate, INT_GATE, record } from './helpers/idt.js';
-import { compareOnRom, GDT_FLAT_R0, ROM_HEX, romEnd, romFlatSegments, romShutdown, romStart } from './helpers/rom.js';
+import { compareOnRom, GDT_FLAT_R0, ROM_HEX, romEnd, romFlatSegments, romPrint, romShutdown, romStart } from './helpers/rom.js';
 
 const HANDLER = CODE_BASE + 0x100;
 const BS = 1 << 14;
@@ -194,12 +194,7 @@ ${romShutdown()}
   jmp $
 
 h1:
-  mov eax, [esp]
-  call hex
-  mov eax, [esp+8]
-  call hex
-  mov eax, dr6
-  call hex
+${romPrint(['[esp]', '[esp+8]', 'dr6'])}
   xor eax, eax
   mov dr6, eax
   cmp dword [esp], d1bp

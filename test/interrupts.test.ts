@@ -7,7 +7,7 @@ import { EXC_DF, EXC_GP, EXC_NP, EXC_PF, EXC_SS, EXC_TS, EXC_UD, IF, RF } from '
 import { EV_EXTERNAL, EV_NMI, EV_PRIVSW, EV_SOFTWARE } from '../src/cpu/interrupts.js';
 import { asm, CODE_BASE, makeCpu, runToHlt, SEL, STACK_TOP, step, type Harness } from './helpers/harness.js';
 import { dword, enterRing3, gate, gdtEntry, INT_GATE, record, segDescriptor, setupTss, TRAP_GATE, TSS_BASE, TSS_SEL } from './helpers/idt.js';
-import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romClearIdt, romEnd, romFaultGates, romFlatSegments, romIretToRing3, romIretToV86, romLoadTss, romShutdown, romStart } from './helpers/rom.js';
+import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romClearIdt, romEnd, romFaultGates, romFaultStubs, romFlatSegments, romIretToRing3, romIretToV86, romLoadTss, romPrint, romReportAndResume, romShutdown, romStart } from './helpers/rom.js';
 
 const HANDLER = CODE_BASE + 0x100;
 /** 32-bit code at CODE_BASE with `handler` at CODE_BASE + 0x100. */
@@ -466,20 +466,7 @@ ${romShutdown()}
   hlt
   jmp $
 
-exc1: push dword 0
-  push dword 1
-  jmp excommon
-exc3: push dword 0
-  push dword 3
-  jmp excommon
-exc8: push dword 8
-  jmp excommon
-exc11: push dword 11
-  jmp excommon
-exc12: push dword 12
-  jmp excommon
-exc13: push dword 13
-  jmp excommon
+${romFaultStubs([1, 3, 8, 11, 12, 13], [1, 3])}
 int41:
   push eax
   mov eax, 0x41414141
@@ -487,21 +474,7 @@ int41:
   pop eax
   iretd
 excommon:
-  mov ax, 0x10
-  mov ds, ax
-  mov es, ax
-  mov eax, [esp]
-  call hex
-  mov eax, [esp+4]
-  call hex
-  mov eax, [esp+8]
-  call hex
-  mov eax, [esp+16]
-  call hex
-  mov ax, 0x10
-  mov ss, ax
-  mov esp, 0x9000
-  jmp [0x3000]
+${romReportAndResume(['[esp]', '[esp+4]', '[esp+8]', '[esp+16]'])}
 
 ${ROM_HEX}
 
@@ -624,23 +597,9 @@ gate40:                                ; INT 40h: DPL 3 interrupt gate to ring-0
 h40:
   jmp $
 
-exc10: push dword 10
-  jmp excommon
-exc11: push dword 11
-  jmp excommon
-exc12: push dword 12
-  jmp excommon
-exc13: push dword 13
-  jmp excommon
+${romFaultStubs([10, 11, 12, 13])}
 excommon:
-  mov eax, [esp]
-  call hex
-  mov eax, [esp+4]
-  call hex
-  mov eax, [esp+8]
-  call hex
-  mov eax, cs
-  call hex
+${romPrint(['[esp]', '[esp+4]', '[esp+8]', 'cs'])}
   mov esp, 0x7000
   jmp [0x3000]
 

@@ -9,7 +9,7 @@ import {
 import type { Cpu } from '../src/cpu/cpu.js';
 import { asm, makeCpu, GDT_BASE, SEL, STACK_TOP } from './helpers/harness.js';
 import { descHi, enterRing3, gateDesc, runCatch, segDesc, setGdt, sysDesc, writeDesc } from './helpers/segments.js';
-import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romEnd, romFlatSegments, romShutdown, romStart } from './helpers/rom.js';
+import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romEnd, romFlatSegments, romPrint, romShutdown, romStart } from './helpers/rom.js';
 
 function pm(src: string, setup?: (cpu: Cpu) => void): Cpu {
   const { cpu } = makeCpu('pm32', asm(src, 32));
@@ -383,16 +383,7 @@ ${romFlatSegments()}
   jmp 0x30:0
 after_t5:
   mov esp, 0x9000
-  mov eax, [0x3100]
-  call hex
-  mov eax, [0x3104]
-  call hex
-  mov eax, [0x310c]
-  call hex
-  mov eax, [0x3110]
-  call hex
-  mov eax, [0x3114]
-  call hex
+${romPrint(['[0x3100]', '[0x3104]', '[0x310c]', '[0x3110]', '[0x3114]'])}
   ; 7: RETF to ring 3 with DS null (RPL 3), ES DPL-0 data, FS DPL-3 data, GS null RPL 0
   pushfd
   or dword [esp], 0x3000
@@ -414,14 +405,7 @@ after_t5:
   push dword ring3
   retf
 ring3:
-  mov eax, ds
-  call hex
-  mov eax, es
-  call hex
-  mov eax, fs
-  call hex
-  mov eax, gs
-  call hex
+${romPrint(['ds', 'es', 'fs', 'gs'])}
 ${romShutdown('ss:')}
   hlt
   jmp $

@@ -10,7 +10,7 @@ import {
 import { CPUID_SIGNATURE } from '../src/cpu/cpuid.js';
 import { asm, CODE_BASE, makeCpu, runToHlt, SEL, STACK_TOP, type Harness } from './helpers/harness.js';
 import { dword, enterRing3, gate, record, setupTss } from './helpers/idt.js';
-import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romEnd, romFlatSegments, romIretToRing3, romLoadTss, romShutdown, romStart } from './helpers/rom.js';
+import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romEnd, romFlatSegments, romIretToRing3, romLoadTss, romPrint, romShutdown, romStart } from './helpers/rom.js';
 
 const HANDLER = CODE_BASE + 0x100;
 interface Opts { ring3?: boolean; cr4?: number; eflags?: number; setup?: (h: Harness) => void }
@@ -349,16 +349,7 @@ h31_back:
   mov [0x600c], eax
   int 0x30
 h30:
-  mov eax, [esp]
-  call hex
-  mov eax, [esp+4]
-  call hex
-  mov eax, [esp+8]
-  call hex
-  mov eax, [esp+12]
-  call hex
-  mov eax, [esp+16]
-  call hex
+${romPrint(['[esp]', '[esp+4]', '[esp+8]', '[esp+12]', '[esp+16]'])}
   cmp dword [0x6010], 0
   jne finish
   mov dword [0x6010], 1
@@ -445,20 +436,10 @@ s3:
   popfd
   sysexit
 s3_r3:
-  mov eax, cs
-  call hex
-  mov eax, ss
-  call hex
-  mov eax, esp
-  call hex
+${romPrint(['cs', 'ss', 'esp'])}
   sysenter
 s3_r0:
-  mov eax, cs
-  call hex
-  mov eax, ss
-  call hex
-  mov eax, esp
-  call hex
+${romPrint(['cs', 'ss', 'esp'])}
   pushfd
   pop eax
   call hex
@@ -477,10 +458,7 @@ ${romShutdown()}
 h13:
   mov ax, 0x10
   mov ds, ax
-  mov eax, [esp]
-  call hex
-  mov eax, [esp+4]
-  call hex
+${romPrint(['[esp]', '[esp+4]'])}
   mov esp, 0x9000
   jmp [0x3000]
 

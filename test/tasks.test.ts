@@ -11,7 +11,7 @@ import { FAULT } from '../src/cpu/cpu.js';
 import { taskReturn } from '../src/cpu/tasks.js';
 import { asm, makeCpu, SEL, STACK_TOP } from './helpers/harness.js';
 import { descHi, enterRing3, gateDesc, runCatch, segDesc, setGdt, sysDesc } from './helpers/segments.js';
-import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romClearIdt, romEnd, romFaultGates, romFlatSegments, romShutdown, romStart } from './helpers/rom.js';
+import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romClearIdt, romEnd, romFaultGates, romFaultStubs, romFlatSegments, romPrint, romShutdown, romStart } from './helpers/rom.js';
 
 const GP = (errorCode: number) => ({ vector: EXC_GP, errorCode });
 const TS = (errorCode: number) => ({ vector: EXC_TS, errorCode });
@@ -308,14 +308,7 @@ t1_r3:
   push dword 0x22222222
   call 0x3b:0
 t1_back:
-  mov eax, esp
-  call hex
-  mov eax, cs
-  call hex
-  mov eax, ss
-  call hex
-  mov eax, ds
-  call hex
+${romPrint(['esp', 'cs', 'ss', 'ds'])}
   int 0x30
 gate_target:
   mov ecx, 6
@@ -432,24 +425,12 @@ fresh:
   mov dword [edi+0x64], 0
   ret
 
-exc10: push dword 10
-  jmp excommon
-exc11: push dword 11
-  jmp excommon
-exc12: push dword 12
-  jmp excommon
-exc13: push dword 13
-  jmp excommon
+${romFaultStubs([10, 11, 12, 13])}
 excommon:
   mov ax, 0x10
   mov ds, ax
   mov es, ax
-  mov eax, [esp]
-  call hex
-  mov eax, [esp+4]
-  call hex
-  mov eax, [esp+8]
-  call hex
+${romPrint(['[esp]', '[esp+4]', '[esp+8]'])}
   str eax
   call hex
 cont:

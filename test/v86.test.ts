@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { CR4_VME, EXC_BP, EXC_GP, IF, IOPL, TF, VIF, VIP, VM } from '../src/cpu/constants.js';
 import { asm, CODE_BASE, makeCpu, runToHlt, SEL, STACK_TOP, step, type Harness } from './helpers/harness.js';
 import { denyPort, dword, gate, INT_GATE, noRedirect, record, setupTss } from './helpers/idt.js';
-import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romEnd, romFlatSegments, romIretToV86, romLoadTss, romShutdown, romStart } from './helpers/rom.js';
+import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romEnd, romFlatSegments, romIretToV86, romLoadTss, romReportAndResume, romShutdown, romStart } from './helpers/rom.js';
 
 const HANDLER = CODE_BASE + 0x100;
 const V86_CODE = 0x20000;
@@ -280,19 +280,7 @@ v86e:
 bits 32
 
 exc13:
-  mov ax, 0x10
-  mov ds, ax
-  mov es, ax
-  mov eax, [esp]
-  call hex
-  mov eax, [esp+4]
-  call hex
-  mov eax, [esp+12]
-  call hex
-  mov ax, 0x10
-  mov ss, ax
-  mov esp, 0x9000
-  jmp [0x3000]
+${romReportAndResume(['[esp]', '[esp+4]', '[esp+12]'])}
 
 ${ROM_HEX}
 

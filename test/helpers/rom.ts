@@ -131,6 +131,25 @@ export const ROM_HEX = `hex:
   ret
 `;
 
+/** Prints each of `operands` (sources of a 32-bit MOV to EAX) with `hex`. */
+export const romPrint = (operands: string[]): string => operands.map((x) => `  mov eax, ${x}\n  call hex\n`).join('');
+
+/** Exception stubs `excN`: push N (after a zero error code for the `noErrorCode` vectors), jump
+ *  to the ROM's `excommon`. */
+export const romFaultStubs = (vectors: number[], noErrorCode: number[] = []): string => vectors.map((v) =>
+  noErrorCode.includes(v) ? `exc${v}: push dword 0\n  push dword ${v}\n  jmp excommon\n` : `exc${v}: push dword ${v}\n  jmp excommon\n`).join('');
+
+/** An exception handler's report: flat ring-0 DS and ES, print `operands` (stack slots), then
+ *  back to the ring-0 stack at 0x9000 and on to the next case, whose address is at 0x3000. */
+export const romReportAndResume = (operands: string[]): string => `  mov ax, 0x10
+  mov ds, ax
+  mov es, ax
+${romPrint(operands)}  mov ax, 0x10
+  mov ss, ax
+  mov esp, 0x9000
+  jmp [0x3000]
+`;
+
 /** GDT entries 0x08 (code) and 0x10 (data): flat, ring 0, 32-bit. */
 export const GDT_FLAT_R0 = `  dd 0x0000ffff, 0x00cf9b00      ; 08 code r0
   dd 0x0000ffff, 0x00cf9300      ; 10 data r0
