@@ -8,7 +8,8 @@ import {
 } from '../src/cpu/constants.js';
 import type { Cpu } from '../src/cpu/cpu.js';
 import { asm, makeCpu, SEL, STACK_TOP } from './helpers/harness.js';
-import { enterRing3, gateDesc, runCatch, segDesc, setGdt, sysDesc } from './helpers/segments.js';
+import { enterRing3 } from './helpers/idt.js';
+import { gateDesc, runCatch, segDesc, setGdt, sysDesc } from './helpers/segments.js';
 
 const GP = (errorCode: number) => ({ vector: EXC_GP, errorCode });
 const NP = (errorCode: number) => ({ vector: EXC_NP, errorCode });

@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { EXC_DF, EXC_GP, EXC_NP, EXC_PF, EXC_SS, EXC_TS, EXC_UD, IF, RF } from '../src/cpu/constants.js';
 import { EV_EXTERNAL, EV_NMI, EV_PRIVSW, EV_SOFTWARE } from '../src/cpu/interrupts.js';
 import { asm, CODE_BASE, makeCpu, runToHlt, SEL, STACK_TOP, step, type Harness } from './helpers/harness.js';
-import { dword, enterRing3, gate, gdtEntry, INT_GATE, record, segDescriptor, setupTss, TRAP_GATE, TSS_BASE, TSS_SEL } from './helpers/idt.js';
+import { dword, enterRing3, gate, INT_GATE, record, setupTss, TRAP_GATE, TSS_BASE, TSS_SEL } from './helpers/idt.js';
+import { segDescriptor, setGdt } from './helpers/segments.js';
 import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romClearIdt, romEnd, romFaultGates, romFaultStubs, romFlatSegments, romIretToRing3, romIretToV86, romLoadTss, romPrint, romReportAndResume, romShutdown, romStart } from './helpers/rom.js';
 
 const HANDLER = CODE_BASE + 0x100;
@@ -145,11 +146,11 @@ describe('protected mode, ring 3 to ring 0', () => {
     ['SS0 is code: #TS(SS0)', (h) => h.mem.view.setUint16(TSS_BASE + 8, SEL.code32, true), EXC_TS, SEL.code32],
     ['SS0 DPL 3: #TS(SS0)', (h) => h.mem.view.setUint16(TSS_BASE + 8, SEL.data32r3 & ~3, true), EXC_TS, SEL.data32r3 & ~3],
     ['SS0 not present: #SS(SS0)', (h) => {
-      gdtEntry(h, 8, segDescriptor(0, 0xfffff, 0x13, 0xc));
+      setGdt(h.cpu, 8, segDescriptor(0, 0xfffff, 0x13, 0xc));
       h.mem.view.setUint16(TSS_BASE + 8, 0x40, true);
     }, EXC_SS, 0x40],
     ['no room on the new stack: #SS(SS0)', (h) => {
-      gdtEntry(h, 8, segDescriptor(0, 0xfff, 0x93, 0x4));
+      setGdt(h.cpu, 8, segDescriptor(0, 0xfff, 0x93, 0x4));
       h.mem.view.setUint16(TSS_BASE + 8, 0x40, true);
       h.mem.view.setUint32(TSS_BASE + 4, 0x10, true);
     }, EXC_SS, 0x40],
@@ -224,7 +225,7 @@ describe('gate error codes', () => {
     expect(firstException('int 0x40\nhlt', (h) => gate(h, 0x40, 0x78, HANDLER, INT_GATE, 3))).toEqual([EXC_GP, 0x78]);
     expect(firstException('int 0x40\nhlt', (h) => gate(h, 0x40, SEL.data32, HANDLER, INT_GATE, 3))).toEqual([EXC_GP, SEL.data32]);
     expect(firstException('int 0x40\nhlt', (h) => {
-      gdtEntry(h, 8, segDescriptor(0, 0xfffff, 0x1b, 0xc));
+      setGdt(h.cpu, 8, segDescriptor(0, 0xfffff, 0x1b, 0xc));
       gate(h, 0x40, 0x40, HANDLER, INT_GATE, 3);
     })).toEqual([EXC_NP, 0x40]);
     expect(firstException('int 0x40\nhlt', (h) => gate(h, 0x40, SEL.code16, 0x12345, INT_GATE, 3))).toEqual([EXC_GP, 0]);
@@ -247,7 +248,7 @@ describe('task gates', () => {
     const h = pm('mov ax, 0x5c\nmov ds, ax\nhlt');
     setupTss(h, 0x8000);
     const B = 0x5000, B_SEL = 0x48;
-    gdtEntry(h, B_SEL >> 3, segDescriptor(B, 0x67, 0x89, 0));
+    setGdt(h.cpu, B_SEL >> 3, segDescriptor(B, 0x67, 0x89, 0));
     const v = h.mem.view;
     v.setUint32(B + 0x20, HANDLER, true);
     v.setUint32(B + 0x24, 2, true);

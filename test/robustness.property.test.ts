@@ -5,8 +5,10 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CR0_PG, CS, DS, ES, FS, GS, SS, TR } from '../src/cpu/constants.js';
-import { GDT_BASE, IDT_BASE, SEL, makeCpu, type Harness } from './helpers/harness.js';
+import { CR0_PG, TR } from '../src/cpu/constants.js';
+import { SEL, makeCpu, type Harness } from './helpers/harness.js';
+import { enterRing3, gate, INT_GATE } from './helpers/idt.js';
+import { segDescriptor, setGdt } from './helpers/segments.js';
 
 const SEED = 0x7a3d;
 const HANDLER = 0x30000;
@@ -16,31 +18,20 @@ const RING0_STACK = 0x8000;
 const PD = 0x40000, PT = 0x41000;
 
 /** Every vector 0-255 goes through a DPL-3 interrupt gate to `hlt` at HANDLER. */
-function installIdt({ mem, cpu }: Harness): void {
-  for (let v = 0; v < 256; v++) {
-    mem.view.setUint32(IDT_BASE + v * 8, (SEL.code32 << 16) | (HANDLER & 0xffff), true);
-    mem.view.setUint32(IDT_BASE + v * 8 + 4, (HANDLER & 0xffff0000) | 0xee00, true);
-  }
-  cpu.idtrLimit = 256 * 8 - 1;
-  mem.ram[HANDLER] = 0xf4; // hlt
-  mem.ram[HANDLER + 1] = 0xeb; // jmp $-1 back to hlt if woken
-  mem.ram[HANDLER + 2] = 0xfd;
+function installIdt(h: Harness): void {
+  for (let v = 0; v < 256; v++) gate(h, v, SEL.code32, HANDLER, INT_GATE, 3);
+  h.cpu.idtrLimit = 256 * 8 - 1;
+  h.mem.ram[HANDLER] = 0xf4; // hlt
+  h.mem.ram[HANDLER + 1] = 0xeb; // jmp $-1 back to hlt if woken
+  h.mem.ram[HANDLER + 2] = 0xfd;
 }
 
 /** A 32-bit TSS whose ring-0 stack the CPU switches to on a fault in ring 3. */
 function installTss({ mem, cpu }: Harness): void {
   mem.view.setUint32(TSS + 4, RING0_STACK, true);
   mem.view.setUint32(TSS + 8, SEL.data32, true);
-  mem.view.setUint32(GDT_BASE + TSS_SEL, (TSS << 16) | 0x67, true);
-  mem.view.setUint32(GDT_BASE + TSS_SEL + 4, (TSS & 0xff000000) | 0x8b00 | ((TSS >>> 16) & 0xff), true);
-  cpu.gdtrLimit = TSS_SEL + 7;
+  setGdt(cpu, TSS_SEL >> 3, segDescriptor(TSS, 0x67, 0x8b, 0));
   cpu.setSegCache(TR, TSS_SEL, TSS, 0x67, 0x8b);
-}
-
-function enterRing3({ cpu }: Harness): void {
-  for (const s of [DS, ES, SS, FS, GS]) cpu.setSegCache(s, SEL.data32r3, 0, 0xffffffff, 0xc0f3);
-  cpu.setSegCache(CS, SEL.code32r3, 0, 0xffffffff, 0xc0fb);
-  cpu.setCpl(3);
 }
 
 /** Identity-maps the first 4 MiB, user-accessible and writable. */
@@ -59,7 +50,7 @@ function runBytes(code: Uint8Array, ring3: boolean, paging: boolean): { outcome:
   installIdt(h);
   installTss(h);
   if (paging) enablePaging(h);
-  if (ring3) enterRing3(h);
+  if (ring3) enterRing3(h.cpu);
   h.cpu.run(h.cpu.cycles + 2000);
   const outcome = h.cpu.shutdown ? 'shutdown' : h.cpu.halted ? 'halt' : 'budget';
   return { outcome, cpl: h.cpu.cpl };

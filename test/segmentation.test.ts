@@ -8,7 +8,8 @@ import {
 } from '../src/cpu/constants.js';
 import type { Cpu } from '../src/cpu/cpu.js';
 import { asm, makeCpu, GDT_BASE, SEL, STACK_TOP } from './helpers/harness.js';
-import { descHi, enterRing3, gateDesc, runCatch, segDesc, setGdt, sysDesc, writeDesc } from './helpers/segments.js';
+import { enterRing3 } from './helpers/idt.js';
+import { descHi, gateDesc, runCatch, segDesc, setGdt, sysDesc, writeDesc } from './helpers/segments.js';
 import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romEnd, romFlatSegments, romPrint, romShutdown, romStart } from './helpers/rom.js';
 
 function pm(src: string, setup?: (cpu: Cpu) => void): Cpu {

@@ -10,7 +10,8 @@ import type { Cpu } from '../src/cpu/cpu.js';
 import { FAULT } from '../src/cpu/cpu.js';
 import { taskReturn } from '../src/cpu/tasks.js';
 import { asm, makeCpu, SEL, STACK_TOP } from './helpers/harness.js';
-import { descHi, enterRing3, gateDesc, runCatch, segDesc, setGdt, sysDesc } from './helpers/segments.js';
+import { enterRing3 } from './helpers/idt.js';
+import { descHi, gateDesc, runCatch, segDesc, setGdt, sysDesc } from './helpers/segments.js';
 import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romClearIdt, romEnd, romFaultGates, romFaultStubs, romFlatSegments, romPrint, romShutdown, romStart } from './helpers/rom.js';
 
 const GP = (errorCode: number) => ({ vector: EXC_GP, errorCode });

@@ -3,7 +3,7 @@
 // these tests do not depend on the interrupt-delivery code).
 
 import type { Cpu } from '../../src/cpu/cpu.js';
-import { asm, CODE_BASE, makeCpu, step, type Harness } from './harness.js';
+import { asm, catchException, CODE_BASE, makeCpu, step, type Harness } from './harness.js';
 
 export interface Run extends Harness {
   /** Vector of the first exception raised, or -1; EIP then points at the faulting instruction. */
@@ -13,23 +13,12 @@ export interface Run extends Harness {
   end: number;
 }
 
-class Stop {
-  constructor(readonly vector: number, readonly errorCode: number) {}
-}
-
 /** Runs until EIP reaches `end` or an exception is raised (returned as a vector, else -1). */
 export function runUntilEip(cpu: Cpu, end: number, maxSteps = 1_000_000): { vector: number; errorCode: number } {
-  cpu.events = {
-    onException(vector, errorCode) {
-      throw new Stop(vector, errorCode);
-    },
-  };
-  try {
+  const caught = catchException(cpu, () => {
     for (let n = 0; n < maxSteps && cpu.eip !== end; n++) step(cpu, 1);
-  } catch (e) {
-    if (e instanceof Stop) return { vector: e.vector, errorCode: e.errorCode };
-    throw e;
-  }
+  });
+  if (caught) return caught;
   if (cpu.eip !== end) throw new Error(`did not reach the end (eip ${cpu.eip.toString(16)})`);
   return { vector: -1, errorCode: 0 };
 }

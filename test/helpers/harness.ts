@@ -79,6 +79,34 @@ export function step(cpu: Cpu, n = 1): void {
   cpu.run(cpu.cycles + n);
 }
 
+/** An exception raised (and not delivered): vector and error code. */
+export interface Caught {
+  vector: number;
+  errorCode: number;
+}
+class Stop {
+  constructor(readonly caught: Caught) {}
+}
+
+/**
+ * Runs `body` with cpu.events set to stop at the first exception instead of delivering it, and
+ * returns that exception, or null if `body` finished without one. cpu.events stays set.
+ */
+export function catchException(cpu: Cpu, body: () => void): Caught | null {
+  cpu.events = {
+    onException(vector, errorCode) {
+      throw new Stop({ vector, errorCode });
+    },
+  };
+  try {
+    body();
+  } catch (e) {
+    if (e instanceof Stop) return e.caught;
+    throw e;
+  }
+  return null;
+}
+
 /** Runs until HLT (or the budget), returning the CPU. */
 export function runToHlt(cpu: Cpu, budget = 1_000_000): Cpu {
   cpu.run(cpu.cycles + budget);

@@ -1,34 +1,18 @@
 // Protected-mode fixtures for the interrupt, V86, system and debug tests: IDT gates, extra GDT
 // entries, a 32-bit TSS (with I/O bitmap and VME redirection map) and ring-3 entry, plus an
-// event recorder. Built on harness.ts's flat GDT (selectors in SEL) and IDT at IDT_BASE.
+// event recorder. Built on harness.ts's flat GDT (selectors in SEL) and IDT at IDT_BASE, with the
+// descriptors of segments.ts.
 
 import { CS, DS, ES, FS, GS, SS, TR } from '../../src/cpu/constants.js';
 import type { Cpu } from '../../src/cpu/cpu.js';
-import { GDT_BASE, IDT_BASE, SEL, type Harness } from './harness.js';
+import { IDT_BASE, SEL, type Harness } from './harness.js';
+import { gateDesc, segDescriptor, setGdt, writeDesc } from './segments.js';
 
 export const INT_GATE = 0xe, TRAP_GATE = 0xf, TASK_GATE = 0x5, INT_GATE16 = 0x6;
 
 /** Writes IDT entry `vector`: a gate of `type` to sel:offset with `dpl`, present unless told. */
 export function gate(h: Harness, vector: number, sel: number, offset: number, type = INT_GATE, dpl = 0, present = true): void {
-  const lo = ((sel << 16) | (offset & 0xffff)) >>> 0;
-  const hi = ((offset & 0xffff0000) | (present ? 0x8000 : 0) | (dpl << 13) | (type << 8)) >>> 0;
-  h.mem.view.setUint32(IDT_BASE + vector * 8, lo, true);
-  h.mem.view.setUint32(IDT_BASE + vector * 8 + 4, hi, true);
-}
-
-/** The two dwords of a segment descriptor: `access` is the byte P/DPL/S/type, `flags` the G/D/L/AVL nibble. */
-export function segDescriptor(base: number, limit: number, access: number, flags: number): [number, number] {
-  const lo = ((base & 0xffff) << 16) | (limit & 0xffff);
-  const hi = (base & 0xff000000) | ((flags & 0xf) << 20) | (limit & 0xf0000) | (access << 8) | ((base >>> 16) & 0xff);
-  return [lo >>> 0, hi >>> 0];
-}
-
-/** Writes GDT entry `index` and grows the GDT limit to cover it. */
-export function gdtEntry(h: Harness, index: number, [lo, hi]: [number, number]): number {
-  h.mem.view.setUint32(GDT_BASE + index * 8, lo, true);
-  h.mem.view.setUint32(GDT_BASE + index * 8 + 4, hi, true);
-  h.cpu.gdtrLimit = Math.max(h.cpu.gdtrLimit, index * 8 + 7);
-  return index * 8;
+  writeDesc(h.cpu, IDT_BASE + vector * 8, gateDesc(sel, offset, type, dpl, 0, present));
 }
 
 export const TSS_BASE = 0x3000;
@@ -49,7 +33,7 @@ export function setupTss(h: Harness, esp0: number, ss0: number = SEL.data32): vo
   v.setUint16(TSS_BASE + 8, ss0, true);
   v.setUint16(TSS_BASE + 0x66, IOMAP_OFFSET, true);
   h.mem.ram[TSS_BASE + TSS_LIMIT] = 0xff;
-  gdtEntry(h, TSS_SEL >> 3, segDescriptor(TSS_BASE, TSS_LIMIT, 0x8b, 0));
+  setGdt(h.cpu, TSS_SEL >> 3, segDescriptor(TSS_BASE, TSS_LIMIT, 0x8b, 0));
   h.cpu.setSegCache(TR, TSS_SEL, TSS_BASE, TSS_LIMIT, 0x8b);
 }
 export function denyPort(h: Harness, port: number): void {
@@ -60,12 +44,12 @@ export function noRedirect(h: Harness, vector: number): void {
   h.mem.ram[TSS_BASE + IOMAP_OFFSET - 32 + (vector >> 3)] |= 1 << (vector & 7);
 }
 
-/** Switches the flat CPU to ring 3 at eip with the ring-3 flat selectors. */
-export function enterRing3(cpu: Cpu, eip: number, esp: number): void {
+/** Puts the flat CPU at CPL 3 on the ring-3 flat selectors, at eip and esp if given. */
+export function enterRing3(cpu: Cpu, eip?: number, esp?: number): void {
   cpu.setSegCache(CS, SEL.code32r3, 0, 0xffffffff, 0xc0fb);
   for (const s of [SS, DS, ES, FS, GS]) cpu.setSegCache(s, SEL.data32r3, 0, 0xffffffff, 0xc0f3);
-  cpu.regs[4] = esp;
-  cpu.eip = eip;
+  if (esp !== undefined) cpu.regs[4] = esp;
+  if (eip !== undefined) cpu.eip = eip;
   cpu.setCpl(3);
 }
 

@@ -1,15 +1,20 @@
-// Building GDT/LDT/TSS contents for the segmentation, far-transfer and task tests, and running
-// a CPU while catching the first exception (so the tests need no IDT).
+// Building descriptors (segments, gates, LDT/TSS) and GDT contents for the segmentation,
+// far-transfer, task and interrupt tests, and running a CPU while catching the first exception
+// (so the tests need no IDT).
 
 import type { Cpu } from '../../src/cpu/cpu.js';
-import { GDT_BASE, step } from './harness.js';
+import { catchException, GDT_BASE, step, type Caught } from './harness.js';
 
-/** A code/data segment descriptor: `type` is the 4-bit type, S = 1; flags: G (8), D/B (4). */
+/** The two dwords of a segment descriptor: `access` is the byte P/DPL/S/type, `flags` the G/D/L/AVL nibble. */
+export function segDescriptor(base: number, limit: number, access: number, flags: number): [number, number] {
+  const lo = ((base & 0xffff) << 16) | (limit & 0xffff);
+  const hi = (base & 0xff000000) | ((flags & 0xf) << 20) | (limit & 0xf0000) | (access << 8) | ((base >>> 16) & 0xff);
+  return [lo >>> 0, hi >>> 0];
+}
+/** A code/data segment descriptor (int32 dwords): `type` is the 4-bit type, S = 1; flags: G (8), D/B (4). */
 export function segDesc(base: number, limit: number, type: number, dpl: number, opts: { p?: boolean; g?: boolean; db?: boolean } = {}): [number, number] {
   const { p = true, g = false, db = true } = opts;
-  const lo = ((base & 0xffff) << 16) | (limit & 0xffff);
-  const hi = (base & 0xff000000) | (limit & 0xf0000) | ((base >>> 16) & 0xff) |
-    ((type | 0x10 | (dpl << 5) | (p ? 0x80 : 0)) << 8) | (g ? 0x800000 : 0) | (db ? 0x400000 : 0);
+  const [lo, hi] = segDescriptor(base, limit, type | 0x10 | (dpl << 5) | (p ? 0x80 : 0), (g ? 8 : 0) | (db ? 4 : 0));
   return [lo | 0, hi | 0];
 }
 /** A system descriptor (LDT, TSS): S = 0. */
@@ -38,35 +43,11 @@ export function descHi(cpu: Cpu, sel: number): number {
   return cpu.mem.view.getUint32(GDT_BASE + (sel & 0xfff8) + 4, true);
 }
 
-export interface Caught {
-  vector: number;
-  errorCode: number;
-}
-class Stop {}
-const STOP = new Stop();
-
 /** Runs `n` instructions; returns the first exception raised (not delivered), or null. */
 export function runCatch(cpu: Cpu, n = 1): Caught | null {
-  let caught: Caught | null = null;
-  cpu.events = {
-    onException(vector, errorCode) {
-      caught = { vector, errorCode };
-      throw STOP;
-    },
-  };
   try {
-    step(cpu, n);
-  } catch (e) {
-    if (e !== STOP) throw e;
+    return catchException(cpu, () => step(cpu, n));
   } finally {
     cpu.events = null;
   }
-  return caught;
-}
-
-/** Puts the CPU at CPL 3 on the harness's flat ring-3 code and data segments. */
-export function enterRing3(cpu: Cpu): void {
-  cpu.setSegCache(1, 0x1b, 0, 0xffffffff, 0xc0fb);
-  for (const s of [0, 2, 3, 4, 5]) cpu.setSegCache(s, 0x23, 0, 0xffffffff, 0xc0f3);
-  cpu.setCpl(3);
 }
