@@ -25,10 +25,11 @@ import {
 import { FIELDS, T_EXIT_INFO, W16, W32, W64, WNAT } from '../src/cpu/vmx/fields.js';
 import { FIELD_OFFSET, VMCS_LAUNCH_OFFSET, VMCS_LAYOUT_SIZE, fieldIndex } from '../src/cpu/vmx/vmcs.js';
 import { INVALID_PTR } from '../src/cpu/vmx/state.js';
-import { BOCHS_RUN_ROM, makePeer, peerAvailable } from '../src/crosscheck/peers.js';
+import { BOCHS_RUN_ROM } from '../src/crosscheck/peers.js';
 import { run, type Run } from './helpers/exec.js';
-import { asm, type Harness } from './helpers/harness.js';
+import type { Harness } from './helpers/harness.js';
 import { enterRing3 } from './helpers/idt.js';
+import { compareOnRom, GDT_FLAT_R0, ROM_HEX, romEnd, romFlatSegments, romShutdown, romStart } from './helpers/rom.js';
 
 const PD = 0x20000;
 /** Physical addresses: the VMXON region, two VMCS regions, and a data page for memory operands. */
@@ -560,21 +561,7 @@ describe('snapshots', () => {
  * has 32 bits), INVEPT/INVVPID (the Core Duo model of Bochs has no EPT or VPID).
  */
 /** The ROM frame: enter protected mode, enable VMX as firmware would, run `body`, VMXOFF, print. */
-const vmxRom = (body: string): string => `start:
-  cli
-  xor ax, ax
-  mov ds, ax
-  mov es, ax
-  mov si, gdt - 0xF0000
-  mov di, 0x1000
-  mov cx, gdt_end - gdt
-  cs rep movsb
-  o32 lgdt [cs:gdtr - 0xF0000]
-  mov eax, cr0
-  or al, 1
-  mov cr0, eax
-  jmp dword 0x08:pm32
-bits 32
+const vmxRom = (body: string): string => `${romStart({ idt: false })}
 %define PTR 0x40000
 ; PTR+0 VMXON, +8 VMCS A, +16 VMCS B, +24 misaligned, +32 region with a wrong revision, +40 above 4 GiB
 %macro FLAGS 1
@@ -590,12 +577,7 @@ bits 32
   FLAGS {%1}
   call err
 %endmacro
-pm32:
-  mov ax, 0x10
-  mov ds, ax
-  mov es, ax
-  mov ss, ax
-  mov esp, 0x9000
+${romFlatSegments(false)}
   mov dword [0x20000], 0x83
   mov eax, 0x20000
   mov cr3, eax
@@ -627,13 +609,7 @@ pm32:
   mov dword [PTR+40], 0x32000
   mov dword [PTR+44], 1
 ${body}  FLAGS {vmxoff}
-  mov dx, 0x8900
-  mov esi, msg
-  mov ecx, 8
-.s: mov al, [esi]
-  out dx, al
-  inc esi
-  loop .s
+${romShutdown()}
   hlt
   jmp $
 
@@ -647,38 +623,9 @@ err:
   pop ebx
   ret
 
-hex:
-  pushad
-  mov ecx, 8
-  mov ebx, eax
-  mov dx, 0xe9
-.l: rol ebx, 4
-  mov al, bl
-  and al, 15
-  add al, '0'
-  cmp al, '9'
-  jbe .p
-  add al, 7
-.p: out dx, al
-  loop .l
-  mov al, 10
-  out dx, al
-  popad
-  ret
+${ROM_HEX}
 
-msg: db "Shutdown"
-align 8
-gdt:
-  dq 0
-  dd 0x0000ffff, 0x00cf9b00
-  dd 0x0000ffff, 0x00cf9300
-gdt_end:
-gdtr: dw gdt_end - gdt - 1
-  dd 0x1000
-  times 0xfff0 - ($ - $$) db 0xff
-bits 16
-  jmp 0xF000:(start - 0xF0000)
-  times 0x10000 - ($ - $$) db 0xff
+${romEnd(GDT_FLAT_R0)}
 `;
 const VMX_ROM = vmxRom(`  FLAGS {vmxon [PTR+32]}
   FLAGS {vmxon [PTR+24]}
@@ -760,15 +707,7 @@ const VMX_ROM_EXPECTED = [
   'FFFFFFFF', 'FFFFFFFF', '00000000',
 ];
 
-describe('VMX instructions on a ROM', () => {
-  const rom = asm(VMX_ROM, 16, 0xf0000);
-  it('trapdiff', async () => {
-    expect((await makePeer('trapdiff').run(rom)).split('\n').slice(0, -1)).toEqual(VMX_ROM_EXPECTED);
-  });
-  it.skipIf(!peerAvailable('bochs'))('Bochs agrees', async () => {
-    expect((await makePeer('bochs').run(rom)).split('\n').slice(0, -1)).toEqual(VMX_ROM_EXPECTED);
-  }, 30_000);
-});
+compareOnRom('VMX instructions on a ROM', VMX_ROM, VMX_ROM_EXPECTED);
 
 /**
  * INVEPT and INVVPID outcomes on a ROM, checked against Bochs's Westmere model (its Core Duo has
@@ -827,15 +766,8 @@ function bochsModel(rom: Uint8Array, model: string): string {
   }
 }
 
-describe('INVEPT and INVVPID on a ROM', () => {
-  const rom = asm(INV_ROM, 16, 0xf0000);
-  it('trapdiff', async () => {
-    expect((await makePeer('trapdiff').run(rom)).split('\n').slice(0, -1)).toEqual(INV_ROM_EXPECTED);
-  });
-  it.skipIf(!peerAvailable('bochs'))('Bochs (Westmere model) agrees', () => {
-    expect(bochsModel(rom, 'corei5_arrandale_m520').split('\n').slice(0, -1)).toEqual(INV_ROM_EXPECTED);
-  }, 30_000);
-});
+compareOnRom('INVEPT and INVVPID on a ROM', INV_ROM, INV_ROM_EXPECTED,
+  { title: 'Bochs (Westmere model) agrees', expected: INV_ROM_EXPECTED, run: (rom) => bochsModel(rom, 'corei5_arrandale_m520') });
 
 /**
  * VM-entry control and host-state checks on a ROM (VMfailValid 7 and 8), checked against Bochs's
@@ -954,12 +886,4 @@ const ENTRY_ROM_EXPECTED = [
   '00000000',
 ];
 
-describe('VM-entry checks on a ROM', () => {
-  const rom = asm(ENTRY_ROM, 16, 0xf0000);
-  it('trapdiff', async () => {
-    expect((await makePeer('trapdiff').run(rom)).split('\n').slice(0, -1)).toEqual(ENTRY_ROM_EXPECTED);
-  });
-  it.skipIf(!peerAvailable('bochs'))('Bochs agrees', async () => {
-    expect((await makePeer('bochs').run(rom)).split('\n').slice(0, -1)).toEqual(ENTRY_ROM_EXPECTED);
-  }, 30_000);
-});
+compareOnRom('VM-entry checks on a ROM', ENTRY_ROM, ENTRY_ROM_EXPECTED);
