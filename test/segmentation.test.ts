@@ -238,29 +238,21 @@ describe('SLDT / STR / LLDT / LTR', () => {
     expect(cpu.regs[3] >>> 0).toBe(0xffff0048);
   });
 
-  const ltrCases: Array<[string, number, [number, number], { vector: number; errorCode: number }]> = [
-    ['busy TSS', 0x40, sysDesc(0x4000, 0x67, 11, 0), GP(0x40)],
-    ['null selector', 0, sysDesc(0x4000, 0x67, 9, 0), GP(0)],
-    ['LDT-relative selector', 0x44, sysDesc(0x4000, 0x67, 9, 0), GP(0x44)],
-    ['not a TSS', 0x40, segDesc(0, 0xfff, DATA_RW, 0), GP(0x40)],
-    ['outside the GDT', 0x1000, sysDesc(0x4000, 0x67, 9, 0), GP(0x1000)],
-    ['not present', 0x40, sysDesc(0x4000, 0x67, 1, 0, false), { vector: EXC_NP, errorCode: 0x40 }],
+  const tableLoadCases: Array<['LTR' | 'LLDT', string, number, [number, number], { vector: number; errorCode: number }]> = [
+    ['LTR', 'busy TSS', 0x40, sysDesc(0x4000, 0x67, 11, 0), GP(0x40)],
+    ['LTR', 'null selector', 0, sysDesc(0x4000, 0x67, 9, 0), GP(0)],
+    ['LTR', 'LDT-relative selector', 0x44, sysDesc(0x4000, 0x67, 9, 0), GP(0x44)],
+    ['LTR', 'not a TSS', 0x40, segDesc(0, 0xfff, DATA_RW, 0), GP(0x40)],
+    ['LTR', 'outside the GDT', 0x1000, sysDesc(0x4000, 0x67, 9, 0), GP(0x1000)],
+    ['LTR', 'not present', 0x40, sysDesc(0x4000, 0x67, 1, 0, false), { vector: EXC_NP, errorCode: 0x40 }],
+    ['LLDT', 'not an LDT', 0x40, sysDesc(0x4000, 0x67, 9, 0), GP(0x40)],
+    ['LLDT', 'LDT-relative selector', 0x44, sysDesc(0x4000, 0x67, 2, 0), GP(0x44)],
+    ['LLDT', 'outside the GDT', 0x800, sysDesc(0x4000, 0x67, 2, 0), GP(0x800)],
+    ['LLDT', 'not present', 0x40, sysDesc(0x4000, 0x67, 2, 0, false), { vector: EXC_NP, errorCode: 0x40 }],
   ];
-  for (const [name, sel, d, fault] of ltrCases) {
-    it(`LTR: ${name}`, () => {
-      const cpu = pm(`mov ax, ${sel}\nltr ax`, (cpu) => setGdt(cpu, 8, d));
-      expect(runCatch(cpu, 2)).toEqual(fault);
-    });
-  }
-  const lldtCases: Array<[string, number, [number, number], { vector: number; errorCode: number }]> = [
-    ['not an LDT', 0x40, sysDesc(0x4000, 0x67, 9, 0), GP(0x40)],
-    ['LDT-relative selector', 0x44, sysDesc(0x4000, 0x67, 2, 0), GP(0x44)],
-    ['outside the GDT', 0x800, sysDesc(0x4000, 0x67, 2, 0), GP(0x800)],
-    ['not present', 0x40, sysDesc(0x4000, 0x67, 2, 0, false), { vector: EXC_NP, errorCode: 0x40 }],
-  ];
-  for (const [name, sel, d, fault] of lldtCases) {
-    it(`LLDT: ${name}`, () => {
-      const cpu = pm(`mov ax, ${sel}\nlldt ax`, (cpu) => setGdt(cpu, 8, d));
+  for (const [insn, name, sel, d, fault] of tableLoadCases) {
+    it(`${insn}: ${name}`, () => {
+      const cpu = pm(`mov ax, ${sel}\n${insn.toLowerCase()} ax`, (cpu) => setGdt(cpu, 8, d));
       expect(runCatch(cpu, 2)).toEqual(fault);
     });
   }
