@@ -9,7 +9,7 @@ import { decodeCommand } from '../src/cli/decode.js';
 import { DS, EBP, EBX, ECX, EDI, ES, ESI, ESP, EXC_GP, EXC_UD, FS, SS } from '../src/cpu/constants.js';
 import { ArrayReader, decode, execTooLong, execUD, type CodeReader } from '../src/cpu/decoder.js';
 import { disassemble } from '../src/cpu/disasm.js';
-import { HANDLERS } from '../src/cpu/dispatch.js';
+import { HANDLERS, VARIANTS, selectHandler } from '../src/cpu/dispatch.js';
 import { Insn, REP_E, REP_NE, REP_NONE } from '../src/cpu/insn.js';
 
 const bytes = (hex: string) => Uint8Array.from(Buffer.from(hex.replace(/\s+/g, ''), 'hex'));
@@ -233,9 +233,10 @@ describe('forms and mandatory prefixes', () => {
     expect(dec('b4 12').reg).toBe(4);
   });
 
-  it('links the handler, or a handler reporting the missing family', () => {
+  it('links the handler (the variant for its shape), or a handler reporting the missing family', () => {
     const i = dec('00 00');
-    const handler = HANDLERS.get('add_EbGb');
+    const handler = HANDLERS.get('add_EbGb') && selectHandler('add_EbGb', i);
+    if (handler) expect(handler).toBe(VARIANTS.get('add_EbGb:m'));
     if (handler) expect(i.exec).toBe(handler);
     else expect(() => i.exec(null as never, i)).toThrow('unimplemented: add_EbGb');
   });

@@ -261,8 +261,11 @@ export class Cpu {
     this.lzA = a;
     this.lzB = b;
     this.lzRes = res;
-    this.lzMask = size === 32 ? -1 : size === 16 ? 0xffff : 0xff;
-    this.lzSign = size === 32 ? -0x80000000 : size === 16 ? 0x8000 : 0x80;
+    // Branch-free (1 << 31 is -0x80000000, and doubling it leaves 0, so the mask is -1): the
+    // less bytecode here, the more of a compiled block V8 inlines (its budget counts bytecode).
+    const sign = 1 << (size - 1);
+    this.lzSign = sign;
+    this.lzMask = (sign << 1) - 1;
   }
   /** INC/DEC: like ADD/SUB of 1 but CF keeps its value, so it is materialised first. */
   setLazyIncDec(op: number, a: number, res: number, size: number): void {

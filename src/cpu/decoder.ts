@@ -6,7 +6,7 @@
 // the opcode maps of Appendix A for 16- and 32-bit code.
 
 import { CS, DS, EBP, EBX, EDI, ES, ESI, ESP, EXC_GP, EXC_UD, FS, GS, SS } from './constants.js';
-import { HANDLERS } from './dispatch.js';
+import { selectHandler } from './dispatch.js';
 import { REP_E, REP_NE, REP_NONE, type Exec, type Insn } from './insn.js';
 import { A_LOCK, A_MEM_ONLY, A_MOD_IGNORED, A_NO_PREFIX, A_REG_ONLY, FORMS } from './opcodes.js';
 
@@ -37,8 +37,11 @@ const planFlags = new Uint8Array(nForms);
 const planImm1 = new Uint8Array(nForms);
 const planImm2 = new Uint8Array(nForms);
 const formAttrs = new Uint16Array(nForms);
-/** Handlers resolved on first use, so this module does not depend on dispatch.ts's load order. */
-const formExec: (Exec | undefined)[] = new Array(nForms);
+/**
+ * Handlers by form and shape (index n * 4 + (memory operand ? 2 : 0) + (o32 ? 1 : 0)),
+ * resolved on first use, so this module does not depend on dispatch.ts's load order.
+ */
+const formExec: (Exec | undefined)[] = new Array(nForms * 4);
 
 /** Opcodes whose Ib operand is sign-extended to the operand size (SDM Appendix A, "Ib"). */
 const SIGN_EXTENDED_IB = new Set([0x83, 0x6a, 0x6b]);
@@ -140,14 +143,16 @@ function pick(table: Int16Array, at: number, prefixed: number, code: number, rep
   return n >= 0 || code >= 0x100 ? n : table[at];
 }
 
-function execOf(n: number): Exec {
-  let e = formExec[n];
+/** The handler for form n and the decoded instruction's shape (dispatch.ts selectHandler). */
+function execOf(n: number, i: Insn): Exec {
+  const at = n * 4 + (i.mod === 3 ? 0 : 2) + (i.o32 ? 1 : 0);
+  let e = formExec[at];
   if (e === undefined) {
     const key = FORMS[n].key;
-    e = HANDLERS.get(key) ?? (() => {
+    e = selectHandler(key, i) ?? (() => {
       throw new Error(`unimplemented: ${key}`);
     });
-    formExec[n] = e;
+    formExec[at] = e;
   }
   return e;
 }
@@ -329,7 +334,7 @@ export function decode(code: CodeReader, d32: boolean, out: Insn): void {
     return;
   }
   out.form = FORMS[n];
-  out.exec = execOf(n);
+  out.exec = execOf(n, out);
 }
 
 /** 32-bit ModRM memory operand (SDM Vol. 2 Tables 2-2, 2-3); k is just past the ModRM. */

@@ -13,6 +13,7 @@
 import { AF, CF, EAX, EDX, EXC_DE, OF } from '../constants.js';
 import { LZ_ADC, LZ_ADD, LZ_DEC, LZ_INC, LZ_LOGIC, LZ_SBB, LZ_SUB, type Cpu } from '../cpu.js';
 import type { Exec, Insn } from '../insn.js';
+import { byteForm, bySize, sized, type ByteShapes, type SizedShapes } from './variants.js';
 
 // ---------------------------------------------------------------- shared flag helpers
 
@@ -36,102 +37,150 @@ export function setCF(cpu: Cpu, cf: boolean): void {
   cpu.flags = (cpu.flags & ~CF) | (cf ? CF : 0);
 }
 
-/** Mask of an operand of `size` bits, as an int32 pattern. */
+/** Mask of an operand of `size` bits, as an int32 pattern (2 << 31 is 0: -1 for 32 bits). */
 function maskOf(size: number): number {
-  return size === 32 ? -1 : (1 << size) - 1;
+  return (2 << (size - 1)) - 1;
 }
 
 // ---------------------------------------------------------------- ADD/OR/ADC/SBB/AND/SUB/XOR/CMP
 
-const OP_ADD = 0, OP_OR = 1, OP_ADC = 2, OP_SBB = 3, OP_AND = 4, OP_SUB = 5, OP_XOR = 6, OP_CMP = 7;
-
 /**
- * One ALU operation on `size`-bit operands: sets the lazy flags and returns the masked result.
- * Kept small (one setLazy call) so that V8 inlines it into the handlers. (The LZ_* constants
- * are read here, not in a module-level table: cpu.ts is still loading when this module runs.)
+ * One ALU operation on `size`-bit operands (zero-extended): sets the lazy flags and returns the
+ * masked result. One small function per operation, so that a handler built for one operation
+ * and one size inlines to a few instructions. (The LZ_* constants are read inside the
+ * functions: cpu.ts is still loading when this module runs.)
  */
-function alu(cpu: Cpu, op: number, a: number, b: number, size: number): number {
-  let r: number, lz: number;
-  switch (op) {
-    case OP_ADD: r = a + b; lz = LZ_ADD; break;
-    case OP_OR: r = a | b; lz = LZ_LOGIC; break;
-    case OP_ADC: r = a + b + (cpu.getCF() ? 1 : 0); lz = LZ_ADC; break;
-    case OP_SBB: r = a - b - (cpu.getCF() ? 1 : 0); lz = LZ_SBB; break;
-    case OP_AND: r = a & b; lz = LZ_LOGIC; break;
-    case OP_XOR: r = a ^ b; lz = LZ_LOGIC; break;
-    default: r = a - b; lz = LZ_SUB; break; // SUB, CMP
-  }
-  r &= maskOf(size);
-  cpu.setLazy(lz, a, b, r, size);
+type AluOp = (cpu: Cpu, a: number, b: number, size: number) => number;
+
+const add: AluOp = (cpu, a, b, size) => {
+  const r = (a + b) & maskOf(size);
+  cpu.setLazy(LZ_ADD, a, b, r, size);
   return r;
+};
+const or: AluOp = (cpu, a, b, size) => {
+  const r = a | b;
+  cpu.setLazy(LZ_LOGIC, a, b, r, size);
+  return r;
+};
+const adc: AluOp = (cpu, a, b, size) => {
+  const r = (a + b + (cpu.getCF() ? 1 : 0)) & maskOf(size);
+  cpu.setLazy(LZ_ADC, a, b, r, size);
+  return r;
+};
+const sbb: AluOp = (cpu, a, b, size) => {
+  const r = (a - b - (cpu.getCF() ? 1 : 0)) & maskOf(size);
+  cpu.setLazy(LZ_SBB, a, b, r, size);
+  return r;
+};
+const and: AluOp = (cpu, a, b, size) => {
+  const r = a & b;
+  cpu.setLazy(LZ_LOGIC, a, b, r, size);
+  return r;
+};
+/** SUB and CMP. */
+const sub: AluOp = (cpu, a, b, size) => {
+  const r = (a - b) & maskOf(size);
+  cpu.setLazy(LZ_SUB, a, b, r, size);
+  return r;
+};
+const xor: AluOp = (cpu, a, b, size) => {
+  const r = a ^ b;
+  cpu.setLazy(LZ_LOGIC, a, b, r, size);
+  return r;
+};
+
+// Operand access at 16 or 32 bits; `size` is a constant in every caller, so these fold away.
+// Branch-free where possible: V8's inlining budget counts bytecode, folded or not.
+/** Register n at the operand size, zero-extended. */
+function regV(cpu: Cpu, n: number, size: number): number {
+  return cpu.regs[n] & maskOf(size);
+}
+/** Writes the low `size` bits of register n. */
+function setRegV(cpu: Cpu, n: number, v: number, size: number): void {
+  const m = maskOf(size);
+  cpu.regs[n] = (cpu.regs[n] & ~m) | (v & m);
+}
+function readMemV(cpu: Cpu, i: Insn, size: number): number {
+  return size === 32 ? cpu.read32(i.seg, cpu.ea(i)) : cpu.read16(i.seg, cpu.ea(i));
+}
+function readModifyV(cpu: Cpu, i: Insn, size: number): number {
+  return size === 32 ? cpu.readModify32(i.seg, cpu.ea(i)) : cpu.readModify16(i.seg, cpu.ea(i));
+}
+function writeModifiedV(cpu: Cpu, v: number, size: number): void {
+  if (size === 32) cpu.writeModified32(v);
+  else cpu.writeModified16(v);
 }
 
-/** The handlers of one ALU operation in its nine encodings (00-05 and the 80/81/82/83 group). */
-function aluForms(name: string, op: number): Record<string, Exec> {
-  const write = op !== OP_CMP;
-  // Memory destination: read-modify-write, or a plain read for CMP.
-  const eb = (cpu: Cpu, i: Insn, b: number): void => {
-    if (i.mod === 3) {
-      const r = alu(cpu, op, cpu.getReg8(i.rm), b, 8);
-      if (write) cpu.setReg8(i.rm, r);
-    } else if (write) {
-      cpu.writeModified8(alu(cpu, op, cpu.readModify8(i.seg, cpu.ea(i)), b, 8));
-    } else {
-      alu(cpu, op, cpu.read8(i.seg, cpu.ea(i)), b, 8);
-    }
-  };
-  const ev = (cpu: Cpu, i: Insn, b: number): void => {
-    if (i.mod === 3) {
-      if (i.o32) {
-        const r = alu(cpu, op, cpu.regs[i.rm], b, 32);
-        if (write) cpu.regs[i.rm] = r;
-      } else {
-        const r = alu(cpu, op, cpu.regs[i.rm] & 0xffff, b & 0xffff, 16);
-        if (write) cpu.setReg16(i.rm, r);
-      }
-    } else if (i.o32) {
-      if (write) cpu.writeModified32(alu(cpu, op, cpu.readModify32(i.seg, cpu.ea(i)), b, 32));
-      else alu(cpu, op, cpu.read32(i.seg, cpu.ea(i)), b, 32);
-    } else if (write) {
-      cpu.writeModified16(alu(cpu, op, cpu.readModify16(i.seg, cpu.ea(i)), b & 0xffff, 16));
-    } else {
-      alu(cpu, op, cpu.read16(i.seg, cpu.ea(i)), b & 0xffff, 16);
-    }
-  };
-  const evImm: Exec = (cpu, i) => ev(cpu, i, i.imm);
-  const ebImm: Exec = (cpu, i) => eb(cpu, i, i.imm);
+/**
+ * The shapes of `f` with an r/m destination (a result is stored when `write`; CMP only reads)
+ * and a source that is the immediate (`imm`) or ModRM.reg. Each call makes new closures with
+ * `f`, `write` and `imm` fixed, so an inlined handler keeps none of the choices.
+ */
+function ebShapes(f: AluOp, write: boolean, imm: boolean): ByteShapes {
   return {
-    [`${name}_EbGb`]: (cpu, i) => eb(cpu, i, cpu.getReg8(i.reg)),
-    [`${name}_EvGv`]: (cpu, i) => ev(cpu, i, cpu.regs[i.reg]),
-    [`${name}_GbEb`]: (cpu, i) => {
-      const r = alu(cpu, op, cpu.getReg8(i.reg), cpu.readE8(i), 8);
-      if (write) cpu.setReg8(i.reg, r);
+    r: (cpu, i) => {
+      const r = f(cpu, cpu.getReg8(i.rm), imm ? i.imm : cpu.getReg8(i.reg), 8);
+      if (write) cpu.setReg8(i.rm, r);
     },
-    [`${name}_GvEv`]: (cpu, i) => {
-      if (i.o32) {
-        const r = alu(cpu, op, cpu.regs[i.reg], cpu.readE32(i), 32);
-        if (write) cpu.regs[i.reg] = r;
-      } else {
-        const r = alu(cpu, op, cpu.regs[i.reg] & 0xffff, cpu.readE16(i), 16);
-        if (write) cpu.setReg16(i.reg, r);
-      }
+    m: (cpu, i) => {
+      const b = imm ? i.imm : cpu.getReg8(i.reg);
+      if (write) cpu.writeModified8(f(cpu, cpu.readModify8(i.seg, cpu.ea(i)), b, 8));
+      else f(cpu, cpu.read8(i.seg, cpu.ea(i)), b, 8);
     },
+  };
+}
+function evShapes(f: AluOp, write: boolean, imm: boolean): SizedShapes {
+  const reg = (size: number): Exec => (cpu, i) => {
+    const r = f(cpu, regV(cpu, i.rm, size), imm ? i.imm & maskOf(size) : regV(cpu, i.reg, size), size);
+    if (write) setRegV(cpu, i.rm, r, size);
+  };
+  const mem = (size: number): Exec => (cpu, i) => {
+    const b = imm ? i.imm & maskOf(size) : regV(cpu, i.reg, size);
+    if (write) writeModifiedV(cpu, f(cpu, readModifyV(cpu, i, size), b, size), size);
+    else f(cpu, readMemV(cpu, i, size), b, size);
+  };
+  return { r16: reg(16), r32: reg(32), m16: mem(16), m32: mem(32) };
+}
+/** Register destination, r/m source (GbEb, GvEv). */
+function gbShapes(f: AluOp, write: boolean): ByteShapes {
+  const shape = (memory: boolean): Exec => (cpu, i) => {
+    const b = memory ? cpu.read8(i.seg, cpu.ea(i)) : cpu.getReg8(i.rm);
+    const r = f(cpu, cpu.getReg8(i.reg), b, 8);
+    if (write) cpu.setReg8(i.reg, r);
+  };
+  return { r: shape(false), m: shape(true) };
+}
+function gvShapes(f: AluOp, write: boolean): SizedShapes {
+  const shape = (memory: boolean, size: number): Exec => (cpu, i) => {
+    const b = memory ? readMemV(cpu, i, size) : regV(cpu, i.rm, size);
+    const r = f(cpu, regV(cpu, i.reg, size), b, size);
+    if (write) setRegV(cpu, i.reg, r, size);
+  };
+  return { r16: shape(false, 16), r32: shape(false, 32), m16: shape(true, 16), m32: shape(true, 32) };
+}
+/** Accumulator destination, immediate source (eAX, Iz). */
+function eAXShape(f: AluOp, write: boolean, size: number): Exec {
+  return (cpu, i) => {
+    const r = f(cpu, regV(cpu, EAX, size), i.imm & maskOf(size), size);
+    if (write) setRegV(cpu, EAX, r, size);
+  };
+}
+
+/** The handlers and variants of one ALU operation in its nine encodings (00-05, 80/81/82/83). */
+function aluForms(name: string, f: AluOp, write = true): Record<string, Exec> {
+  return {
+    ...byteForm(`${name}_EbGb`, ebShapes(f, write, false)),
+    ...sized(`${name}_EvGv`, evShapes(f, write, false)),
+    ...byteForm(`${name}_GbEb`, gbShapes(f, write)),
+    ...sized(`${name}_GvEv`, gvShapes(f, write)),
     [`${name}_ALIb`]: (cpu, i) => {
-      const r = alu(cpu, op, cpu.regs[EAX] & 0xff, i.imm, 8);
+      const r = f(cpu, cpu.regs[EAX] & 0xff, i.imm, 8);
       if (write) cpu.setReg8(EAX, r);
     },
-    [`${name}_eAXIz`]: (cpu, i) => {
-      if (i.o32) {
-        const r = alu(cpu, op, cpu.regs[EAX], i.imm, 32);
-        if (write) cpu.regs[EAX] = r;
-      } else {
-        const r = alu(cpu, op, cpu.regs[EAX] & 0xffff, i.imm & 0xffff, 16);
-        if (write) cpu.setReg16(EAX, r);
-      }
-    },
-    [`${name}_EbIb`]: ebImm, // 80 and 82
-    [`${name}_EvIz`]: evImm,
-    [`${name}_EvIb`]: evImm, // 83: the decoder sign-extended the byte
+    ...bySize(`${name}_eAXIz`, eAXShape(f, write, 16), eAXShape(f, write, 32)),
+    ...byteForm(`${name}_EbIb`, ebShapes(f, write, true)), // 80 and 82
+    ...sized(`${name}_EvIz`, evShapes(f, write, true)),
+    ...sized(`${name}_EvIb`, evShapes(f, write, true)), // 83: the decoder sign-extended the byte
   };
 }
 
@@ -139,22 +188,21 @@ function aluForms(name: string, op: number): Record<string, Exec> {
 
 /** Handlers of a one-operand read-modify-write op on Eb and Ev; `f` returns the new value. */
 function unaryForms(name: string, f: (cpu: Cpu, v: number, size: number) => number): Record<string, Exec> {
+  const reg = (size: number): Exec => (cpu, i) => setRegV(cpu, i.rm, f(cpu, regV(cpu, i.rm, size), size), size);
+  const mem = (size: number): Exec => (cpu, i) => writeModifiedV(cpu, f(cpu, readModifyV(cpu, i, size), size), size);
   return {
-    [`${name}_Eb`]: (cpu, i) => {
-      if (i.mod === 3) cpu.setReg8(i.rm, f(cpu, cpu.getReg8(i.rm), 8));
-      else cpu.writeModified8(f(cpu, cpu.readModify8(i.seg, cpu.ea(i)), 8));
-    },
-    [`${name}_Ev`]: (cpu, i) => {
-      if (i.mod === 3) {
-        if (i.o32) cpu.regs[i.rm] = f(cpu, cpu.regs[i.rm], 32);
-        else cpu.setReg16(i.rm, f(cpu, cpu.regs[i.rm] & 0xffff, 16));
-      } else if (i.o32) {
-        cpu.writeModified32(f(cpu, cpu.readModify32(i.seg, cpu.ea(i)), 32));
-      } else {
-        cpu.writeModified16(f(cpu, cpu.readModify16(i.seg, cpu.ea(i)), 16));
-      }
-    },
+    ...byteForm(`${name}_Eb`, {
+      r: (cpu, i) => cpu.setReg8(i.rm, f(cpu, cpu.getReg8(i.rm), 8)),
+      m: (cpu, i) => cpu.writeModified8(f(cpu, cpu.readModify8(i.seg, cpu.ea(i)), 8)),
+    }),
+    ...sized(`${name}_Ev`, { r16: reg(16), r32: reg(32), m16: mem(16), m32: mem(32) }),
   };
+}
+
+/** INC/DEC r16/r32 (40-4F): the register is in ModRM.reg's place. */
+function zvForms(name: string, f: (cpu: Cpu, v: number, size: number) => number): Record<string, Exec> {
+  const z = (size: number): Exec => (cpu, i) => setRegV(cpu, i.reg, f(cpu, regV(cpu, i.reg, size), size), size);
+  return bySize(`${name}_Zv`, z(16), z(32));
 }
 
 function inc(cpu: Cpu, v: number, size: number): number {
@@ -179,19 +227,24 @@ function not(_cpu: Cpu, v: number, size: number): number {
 
 // ---------------------------------------------------------------- TEST
 
-const testEb = (cpu: Cpu, i: Insn, b: number): void => {
-  const a = cpu.readE8(i);
-  cpu.setLazy(LZ_LOGIC, a, b, a & b, 8);
-};
-const testEv = (cpu: Cpu, i: Insn, b: number): void => {
-  if (i.o32) {
-    const a = cpu.readE32(i);
-    cpu.setLazy(LZ_LOGIC, a, b, a & b, 32);
-  } else {
-    const a = cpu.readE16(i);
-    cpu.setLazy(LZ_LOGIC, a, b, a & b & 0xffff, 16);
-  }
-};
+/** TEST r/m, reg or imm: the AND without the store. */
+function testShapes(imm: boolean): { b: ByteShapes; v: SizedShapes } {
+  const v = (memory: boolean, size: number): Exec => (cpu, i) => {
+    const a = memory ? readMemV(cpu, i, size) : regV(cpu, i.rm, size);
+    const b = imm ? i.imm & maskOf(size) : regV(cpu, i.reg, size);
+    cpu.setLazy(LZ_LOGIC, a, b, a & b, size);
+  };
+  const b = (memory: boolean): Exec => (cpu, i) => {
+    const a = memory ? cpu.read8(i.seg, cpu.ea(i)) : cpu.getReg8(i.rm);
+    const b = imm ? i.imm : cpu.getReg8(i.reg);
+    cpu.setLazy(LZ_LOGIC, a, b, a & b, 8);
+  };
+  return {
+    b: { r: b(false), m: b(true) },
+    v: { r16: v(false, 16), r32: v(false, 32), m16: v(true, 16), m32: v(true, 32) },
+  };
+}
+const testG = testShapes(false), testI = testShapes(true);
 
 // ---------------------------------------------------------------- multiplication
 
@@ -442,35 +495,29 @@ const bcdForms: Record<string, Exec> = {
 };
 
 export const handlers: Record<string, Exec> = {
-  ...aluForms('add', OP_ADD),
-  ...aluForms('or', OP_OR),
-  ...aluForms('adc', OP_ADC),
-  ...aluForms('sbb', OP_SBB),
-  ...aluForms('and', OP_AND),
-  ...aluForms('sub', OP_SUB),
-  ...aluForms('xor', OP_XOR),
-  ...aluForms('cmp', OP_CMP),
-  inc_Zv: (cpu, i) => {
-    if (i.o32) cpu.regs[i.reg] = inc(cpu, cpu.regs[i.reg], 32);
-    else cpu.setReg16(i.reg, inc(cpu, cpu.regs[i.reg] & 0xffff, 16));
-  },
-  dec_Zv: (cpu, i) => {
-    if (i.o32) cpu.regs[i.reg] = dec(cpu, cpu.regs[i.reg], 32);
-    else cpu.setReg16(i.reg, dec(cpu, cpu.regs[i.reg] & 0xffff, 16));
-  },
+  ...aluForms('add', add),
+  ...aluForms('or', or),
+  ...aluForms('adc', adc),
+  ...aluForms('sbb', sbb),
+  ...aluForms('and', and),
+  ...aluForms('sub', sub),
+  ...aluForms('xor', xor),
+  ...aluForms('cmp', sub, false),
+  ...zvForms('inc', inc),
+  ...zvForms('dec', dec),
   ...unaryForms('inc', inc),
   ...unaryForms('dec', dec),
   ...unaryForms('neg', neg),
   ...unaryForms('not', not),
-  test_EbGb: (cpu, i) => testEb(cpu, i, cpu.getReg8(i.reg)),
-  test_EvGv: (cpu, i) => testEv(cpu, i, cpu.regs[i.reg]),
+  ...byteForm('test_EbGb', testG.b),
+  ...sized('test_EvGv', testG.v),
   test_ALIb: (cpu, i) => cpu.setLazy(LZ_LOGIC, 0, 0, cpu.regs[EAX] & i.imm & 0xff, 8),
   test_eAXIz: (cpu, i) => {
     if (i.o32) cpu.setLazy(LZ_LOGIC, 0, 0, cpu.regs[EAX] & i.imm, 32);
     else cpu.setLazy(LZ_LOGIC, 0, 0, cpu.regs[EAX] & i.imm & 0xffff, 16);
   },
-  test_EbIb: (cpu, i) => testEb(cpu, i, i.imm),
-  test_EvIz: (cpu, i) => testEv(cpu, i, i.imm),
+  ...byteForm('test_EbIb', testI.b),
+  ...sized('test_EvIz', testI.v),
   ...mulForms,
   ...divForms,
   ...bcdForms,

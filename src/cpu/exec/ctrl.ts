@@ -8,6 +8,7 @@
 import { CS, ECX, EXC_GP, SS } from '../constants.js';
 import type { Cpu } from '../cpu.js';
 import type { Exec, Insn } from '../insn.js';
+import { bySize } from './variants.js';
 
 /** Condition n of the Jcc/SETcc/CMOVcc encodings (SDM Vol. 1 Appendix B): odd n negates n - 1. */
 export function cond(cpu: Cpu, n: number): boolean {
@@ -36,12 +37,24 @@ export function jumpNear(cpu: Cpu, target: number): void {
 
 /** EIP + rel at the operand size. */
 function relTarget(cpu: Cpu, i: Insn): number {
-  return i.o32 ? (cpu.eip + i.imm) >>> 0 : (cpu.eip + i.imm) & 0xffff;
+  return relTargetAt(cpu, i, i.o32);
+}
+/** EIP + rel at a given operand size (the variants pass a constant). */
+function relTargetAt(cpu: Cpu, i: Insn, o32: boolean): number {
+  return o32 ? (cpu.eip + i.imm) >>> 0 : (cpu.eip + i.imm) & 0xffff;
 }
 
-const jcc = (n: number): Exec => (cpu, i) => {
-  if (cond(cpu, n)) jumpNear(cpu, relTarget(cpu, i));
-};
+/**
+ * A relative branch taken when `taken` (constant per handler: a Jcc condition, or always),
+ * as one variant per operand size so that a compiled block inlines a single test.
+ */
+function relBranch(key: string, taken: (cpu: Cpu) => boolean): Record<string, Exec> {
+  const at = (o32: boolean): Exec => (cpu, i) => {
+    if (taken(cpu)) jumpNear(cpu, relTargetAt(cpu, i, o32));
+  };
+  return bySize(key, at(false), at(true));
+}
+const always = (): boolean => true;
 
 /** The loop counter: ECX or CX by ADDRESS size (SDM LOOP: "the address-size attribute"). */
 function count(cpu: Cpu, i: Insn): number {
@@ -62,28 +75,30 @@ function loopForm(zfWanted: number): Exec {
 }
 
 /** RET near: the return address is checked before ESP moves, so a #GP leaves the stack as it was. */
-function retNear(cpu: Cpu, i: Insn, release: number): void {
+function retNear(cpu: Cpu, o32: boolean, release: number): void {
   const sp = cpu.sp;
-  const target = i.o32 ? cpu.read32(SS, sp) >>> 0 : cpu.read16(SS, sp);
+  const target = o32 ? cpu.read32(SS, sp) >>> 0 : cpu.read16(SS, sp);
   jumpNear(cpu, target);
-  cpu.addSp((i.o32 ? 4 : 2) + release);
+  cpu.addSp((o32 ? 4 : 2) + release);
 }
 
 /** CALL near: target checked first, then the return address pushed, then EIP moved. */
-function callNear(cpu: Cpu, i: Insn, target: number): void {
+function callNear(cpu: Cpu, o32: boolean, target: number): void {
   if (target > cpu.segLimit[CS]) cpu.fault(EXC_GP, 0);
-  cpu.push(cpu.eip, i.o32);
+  cpu.push(cpu.eip, o32);
   cpu.eip = target;
 }
 
 export const handlers: Record<string, Exec> = {
-  jmp_Jb: (cpu, i) => jumpNear(cpu, relTarget(cpu, i)),
-  jmp_Jz: (cpu, i) => jumpNear(cpu, relTarget(cpu, i)),
+  ...relBranch('jmp_Jb', always),
+  ...relBranch('jmp_Jz', always),
   jmp_Ev: (cpu, i) => jumpNear(cpu, cpu.readEv(i) >>> 0),
-  call_Jz: (cpu, i) => callNear(cpu, i, relTarget(cpu, i)),
-  call_Ev: (cpu, i) => callNear(cpu, i, cpu.readEv(i) >>> 0),
-  ret: (cpu, i) => retNear(cpu, i, 0),
-  ret_Iw: (cpu, i) => retNear(cpu, i, i.imm),
+  ...bySize('call_Jz',
+    (cpu, i) => callNear(cpu, false, relTargetAt(cpu, i, false)),
+    (cpu, i) => callNear(cpu, true, relTargetAt(cpu, i, true))),
+  call_Ev: (cpu, i) => callNear(cpu, i.o32, cpu.readEv(i) >>> 0),
+  ...bySize('ret', (cpu) => retNear(cpu, false, 0), (cpu) => retNear(cpu, true, 0)),
+  ...bySize('ret_Iw', (cpu, i) => retNear(cpu, false, i.imm), (cpu, i) => retNear(cpu, true, i.imm)),
   loop_Jb: loopForm(-1),
   loope_Jb: loopForm(1),
   loopne_Jb: loopForm(0),
@@ -91,7 +106,20 @@ export const handlers: Record<string, Exec> = {
     if (count(cpu, i) === 0) jumpNear(cpu, relTarget(cpu, i));
   },
 };
+/**
+ * The conditions one by one, as small functions: a Jcc variant inlines only its own test
+ * (cond() as a whole is too much bytecode for V8's inlining budget of a compiled block).
+ */
+const CONDS: ((cpu: Cpu) => boolean)[] = [
+  (cpu) => cpu.getOF(), (cpu) => !cpu.getOF(),
+  (cpu) => cpu.getCF(), (cpu) => !cpu.getCF(),
+  (cpu) => cpu.getZF(), (cpu) => !cpu.getZF(),
+  (cpu) => cpu.getCF() || cpu.getZF(), (cpu) => !(cpu.getCF() || cpu.getZF()),
+  (cpu) => cpu.getSF(), (cpu) => !cpu.getSF(),
+  (cpu) => cpu.getPF(), (cpu) => !cpu.getPF(),
+  (cpu) => cpu.getSF() !== cpu.getOF(), (cpu) => cpu.getSF() === cpu.getOF(),
+  (cpu) => cpu.getZF() || cpu.getSF() !== cpu.getOF(), (cpu) => !(cpu.getZF() || cpu.getSF() !== cpu.getOF()),
+];
 CC.forEach((cc, n) => {
-  handlers[`j${cc}_Jb`] = jcc(n);
-  handlers[`j${cc}_Jz`] = jcc(n);
+  Object.assign(handlers, relBranch(`j${cc}_Jb`, CONDS[n]), relBranch(`j${cc}_Jz`, CONDS[n]));
 });
