@@ -8,8 +8,15 @@
 // does, instruction by instruction (the same EIP, retire and stop rules), so the interpreter
 // stays the reference and the two are interchangeable at every instruction boundary.
 
+import { setFlagsFromString } from 'node:v8';
 import type { Cpu } from './cpu.js';
 import type { Insn } from './insn.js';
+
+// V8 stops inlining into a function once the bytecode of what it inlined passes
+// --max-inlined-bytecode-size-cumulative (920 by default), counted before constant folding; a
+// compiled block's handlers with their helpers exceed that after a handful of instructions, and
+// every call left out costs as much as the instruction. 4600 is V8's own absolute cap.
+setFlagsFromString('--max-inlined-bytecode-size-cumulative=4600');
 
 /** Runs of a block after which it is compiled. */
 export const HOT_RUNS = 64;
