@@ -12,8 +12,11 @@
 
 import { AF, CF, EAX, EDX, EXC_DE, OF } from '../constants.js';
 import { LZ_ADC, LZ_ADD, LZ_DEC, LZ_INC, LZ_LOGIC, LZ_SBB, LZ_SUB, type Cpu } from '../cpu.js';
-import type { Exec, Insn } from '../insn.js';
-import { byteForm, bySize, sized, type ByteShapes, type SizedShapes } from './variants.js';
+import type { Exec } from '../insn.js';
+import {
+  byteForm, bySize, maskOf, readMemV, readModifyV, regV, setRegV, sized, writeModifiedV, type ByteShapes,
+  type SizedShapes,
+} from './variants.js';
 
 // ---------------------------------------------------------------- shared flag helpers
 
@@ -37,10 +40,6 @@ export function setCF(cpu: Cpu, cf: boolean): void {
   cpu.flags = (cpu.flags & ~CF) | (cf ? CF : 0);
 }
 
-/** Mask of an operand of `size` bits, as an int32 pattern (2 << 31 is 0: -1 for 32 bits). */
-function maskOf(size: number): number {
-  return (2 << (size - 1)) - 1;
-}
 
 // ---------------------------------------------------------------- ADD/OR/ADC/SBB/AND/SUB/XOR/CMP
 
@@ -88,28 +87,6 @@ const xor: AluOp = (cpu, a, b, size) => {
   cpu.setLazy(LZ_LOGIC, a, b, r, size);
   return r;
 };
-
-// Operand access at 16 or 32 bits; `size` is a constant in every caller, so these fold away.
-// Branch-free where possible: V8's inlining budget counts bytecode, folded or not.
-/** Register n at the operand size, zero-extended. */
-function regV(cpu: Cpu, n: number, size: number): number {
-  return cpu.regs[n] & maskOf(size);
-}
-/** Writes the low `size` bits of register n. */
-function setRegV(cpu: Cpu, n: number, v: number, size: number): void {
-  const m = maskOf(size);
-  cpu.regs[n] = (cpu.regs[n] & ~m) | (v & m);
-}
-function readMemV(cpu: Cpu, i: Insn, size: number): number {
-  return size === 32 ? cpu.read32(i.seg, cpu.ea(i)) : cpu.read16(i.seg, cpu.ea(i));
-}
-function readModifyV(cpu: Cpu, i: Insn, size: number): number {
-  return size === 32 ? cpu.readModify32(i.seg, cpu.ea(i)) : cpu.readModify16(i.seg, cpu.ea(i));
-}
-function writeModifiedV(cpu: Cpu, v: number, size: number): void {
-  if (size === 32) cpu.writeModified32(v);
-  else cpu.writeModified16(v);
-}
 
 /**
  * The shapes of `f` with an r/m destination (a result is stored when `write`; CMP only reads)

@@ -7,6 +7,7 @@ import { AF, CF, DF, EAX, EBX, ECX, EDX, EXC_BR, PF, SF, ZF } from '../constants
 import { LZ_ADD, LZ_SUB, type Cpu } from '../cpu.js';
 import type { Exec, Insn } from '../insn.js';
 import { setCF } from './arith.js';
+import { byteForm, bySize, readMemV, regV, setRegV, sized, writeMemV, type SizedShapes } from './variants.js';
 
 /** The five flags LAHF/SAHF move between AH and EFLAGS. */
 const AH_FLAGS = SF | ZF | AF | PF | CF;
@@ -75,24 +76,57 @@ function xchg(cpu: Cpu, i: Insn, size: number): void {
   writeReg(cpu, i.reg, e, size);
 }
 
+// ---- Shapes of MOV and of the zero/sign extensions (exec/variants.ts) ----
+
+/** MOV Ev, Gv (`imm`: MOV Ev, Iz). Stored values are masked to the operand size (MMIO sees them so). */
+function movEvShapes(imm: boolean): SizedShapes {
+  const shape = (memory: boolean, size: number): Exec => (cpu, i) => {
+    const v = imm ? i.imm : regV(cpu, i.reg, size);
+    if (memory) writeMemV(cpu, i, v, size);
+    else setRegV(cpu, i.rm, v, size);
+  };
+  return { r16: shape(false, 16), r32: shape(false, 32), m16: shape(true, 16), m32: shape(true, 32) };
+}
+/** MOV Eb, Gb (`imm`: MOV Eb, Ib). */
+function movEbShapes(imm: boolean): { r: Exec; m: Exec } {
+  return {
+    r: (cpu, i) => cpu.setReg8(i.rm, imm ? i.imm : cpu.getReg8(i.reg)),
+    m: (cpu, i) => cpu.write8(i.seg, cpu.ea(i), imm ? i.imm : cpu.getReg8(i.reg)),
+  };
+}
+/**
+ * A register loaded from the r/m operand of `from` bits (8, 16 or 32; for 32 the operand size
+ * decides), sign-extended when `signed`: MOV Gv, Ev and MOVZX/MOVSX.
+ */
+function loadShapes(from: number, signed: boolean): SizedShapes {
+  const shape = (memory: boolean, size: number): Exec => (cpu, i) => {
+    const n = from === 32 ? size : from;
+    let v: number;
+    if (n === 8) v = memory ? cpu.read8(i.seg, cpu.ea(i)) : cpu.getReg8(i.rm);
+    else v = memory ? readMemV(cpu, i, n) : regV(cpu, i.rm, n);
+    if (signed) v = (v << (32 - n)) >> (32 - n);
+    setRegV(cpu, i.reg, v, size);
+  };
+  return { r16: shape(false, 16), r32: shape(false, 32), m16: shape(true, 16), m32: shape(true, 32) };
+}
+
 export const handlers: Record<string, Exec> = {
-  mov_EbGb: (cpu, i) => cpu.writeE8(i, cpu.getReg8(i.reg)),
-  // Stored values are masked to the operand size: MMIO devices receive them as given.
-  mov_EvGv: (cpu, i) => cpu.writeEv(i, cpu.getReg(i.reg, i.o32)),
-  mov_GbEb: (cpu, i) => cpu.setReg8(i.reg, cpu.readE8(i)),
-  mov_GvEv: (cpu, i) => {
-    if (i.o32) cpu.regs[i.reg] = cpu.readE32(i);
-    else cpu.setReg16(i.reg, cpu.readE16(i));
-  },
+  ...byteForm('mov_EbGb', movEbShapes(false)),
+  ...sized('mov_EvGv', movEvShapes(false)),
+  ...byteForm('mov_GbEb', {
+    r: (cpu, i) => cpu.setReg8(i.reg, cpu.getReg8(i.rm)),
+    m: (cpu, i) => cpu.setReg8(i.reg, cpu.read8(i.seg, cpu.ea(i))),
+  }),
+  ...sized('mov_GvEv', loadShapes(32, false)),
   // moffs forms: the decoder leaves a displacement-only memory operand.
   mov_ALOb: (cpu, i) => cpu.setReg8(EAX, cpu.read8(i.seg, cpu.ea(i))),
   mov_eAXOv: (cpu, i) => cpu.setReg(EAX, cpu.readEv(i), i.o32),
   mov_ObAL: (cpu, i) => cpu.write8(i.seg, cpu.ea(i), cpu.regs[EAX] & 0xff),
   mov_OveAX: (cpu, i) => cpu.writeEv(i, cpu.getReg(EAX, i.o32)),
   mov_ZbIb: (cpu, i) => cpu.setReg8(i.reg, i.imm),
-  mov_ZvIv: (cpu, i) => cpu.setReg(i.reg, i.imm, i.o32),
-  mov_EbIb: (cpu, i) => cpu.writeE8(i, i.imm),
-  mov_EvIz: (cpu, i) => cpu.writeEv(i, i.imm),
+  ...bySize('mov_ZvIv', (cpu, i) => setRegV(cpu, i.reg, i.imm, 16), (cpu, i) => setRegV(cpu, i.reg, i.imm, 32)),
+  ...byteForm('mov_EbIb', movEbShapes(true)),
+  ...sized('mov_EvIz', movEvShapes(true)),
   xchg_ZveAX: (cpu, i) => {
     const a = cpu.regs[EAX];
     cpu.setReg(EAX, cpu.regs[i.reg], i.o32);
@@ -101,10 +135,13 @@ export const handlers: Record<string, Exec> = {
   xchg_EbGb: (cpu, i) => xchg(cpu, i, 8),
   xchg_EvGv: (cpu, i) => xchg(cpu, i, i.o32 ? 32 : 16),
   lea_GvM: (cpu, i) => cpu.setReg(i.reg, cpu.ea(i), i.o32),
-  movzx_GvEb: (cpu, i) => cpu.setReg(i.reg, cpu.readE8(i), i.o32),
-  movzx_GvEw: (cpu, i) => cpu.setReg(i.reg, cpu.readE16(i), i.o32),
-  movsx_GvEb: (cpu, i) => cpu.setReg(i.reg, (cpu.readE8(i) << 24) >> 24, i.o32),
-  movsx_GvEw: (cpu, i) => cpu.setReg(i.reg, (cpu.readE16(i) << 16) >> 16, i.o32),
+  // LEA has a memory operand only: its variants are the two operand sizes.
+  'lea_GvM:m16': (cpu, i) => setRegV(cpu, i.reg, cpu.ea(i), 16),
+  'lea_GvM:m32': (cpu, i) => setRegV(cpu, i.reg, cpu.ea(i), 32),
+  ...sized('movzx_GvEb', loadShapes(8, false)),
+  ...sized('movzx_GvEw', loadShapes(16, false)),
+  ...sized('movsx_GvEb', loadShapes(8, true)),
+  ...sized('movsx_GvEw', loadShapes(16, true)),
   cmpxchg_EbGb: (cpu, i) => cmpxchg(cpu, i, 8),
   cmpxchg_EvGv: (cpu, i) => cmpxchg(cpu, i, i.o32 ? 32 : 16),
   cmpxchg8b_Mq: (cpu, i) => {

@@ -8,6 +8,7 @@
 import { AR_DB, EBP, ESP, SS } from '../constants.js';
 import type { Cpu } from '../cpu.js';
 import type { Exec, Insn } from '../insn.js';
+import { bySize } from './variants.js';
 
 /** Offset `off` moved by `delta` within the stack's address size. */
 function stackOff(cpu: Cpu, off: number, delta: number): number {
@@ -52,8 +53,9 @@ function enter(cpu: Cpu, i: Insn): void {
 }
 
 export const handlers: Record<string, Exec> = {
-  push_Zv: (cpu, i) => cpu.push(cpu.getReg(i.reg, i.o32), i.o32), // PUSH ESP pushes the old value
-  pop_Zv: (cpu, i) => cpu.setReg(i.reg, cpu.pop(i.o32), i.o32), // POP ESP keeps the popped value
+  // PUSH ESP pushes the old value; POP ESP keeps the popped value.
+  ...bySize('push_Zv', (cpu, i) => cpu.push16(cpu.regs[i.reg] & 0xffff), (cpu, i) => cpu.push32(cpu.regs[i.reg])),
+  ...bySize('pop_Zv', (cpu, i) => cpu.setReg16(i.reg, cpu.pop16()), (cpu, i) => { cpu.regs[i.reg] = cpu.pop32(); }),
   push_Ev: (cpu, i) => cpu.push(cpu.readEv(i), i.o32), // an ESP base uses ESP before the push
   pop_Ev: (cpu, i) => {
     if (i.mod === 3) {

@@ -10,6 +10,7 @@
 // instruction has no memory operand (ModRM.mod = 3, or a form without ModRM), `m` that it has
 // one; the number is the operand-size attribute.
 
+import type { Cpu } from '../cpu.js';
 import type { Exec, Insn } from '../insn.js';
 
 /** The four shapes of a form with a v-sized operand and a ModRM r/m operand. */
@@ -65,4 +66,38 @@ export function bySize(key: string, r16: Exec, r32: Exec): Record<string, Exec> 
 export function variantSuffixes(i: Pick<Insn, 'mod' | 'o32'>): string[] {
   const m = i.mod === 3 ? 'r' : 'm';
   return [`${m}${i.o32 ? 32 : 16}`, m];
+}
+
+// ---- Operand access for shapes: `size` (8, 16 or 32) is a constant in every caller, so these
+// fold away once inlined. They are kept branch-free where possible: V8's inlining budget for a
+// compiled block counts their bytecode, folded or not.
+
+/** Mask of an operand of `size` bits, as an int32 pattern (2 << 31 is 0: -1 for 32 bits). */
+export function maskOf(size: number): number {
+  return (2 << (size - 1)) - 1;
+}
+/** Register n at the operand size (16 or 32), zero-extended. */
+export function regV(cpu: Cpu, n: number, size: number): number {
+  return cpu.regs[n] & maskOf(size);
+}
+/** Writes the low `size` bits (16 or 32) of register n. */
+export function setRegV(cpu: Cpu, n: number, v: number, size: number): void {
+  const m = maskOf(size);
+  cpu.regs[n] = (cpu.regs[n] & ~m) | (v & m);
+}
+/** The ModRM memory operand at 16 or 32 bits. */
+export function readMemV(cpu: Cpu, i: Insn, size: number): number {
+  return size === 32 ? cpu.read32(i.seg, cpu.ea(i)) : cpu.read16(i.seg, cpu.ea(i));
+}
+export function writeMemV(cpu: Cpu, i: Insn, v: number, size: number): void {
+  if (size === 32) cpu.write32(i.seg, cpu.ea(i), v);
+  else cpu.write16(i.seg, cpu.ea(i), v);
+}
+/** Read of a read-modify-write memory operand (write permission checked first), then its write. */
+export function readModifyV(cpu: Cpu, i: Insn, size: number): number {
+  return size === 32 ? cpu.readModify32(i.seg, cpu.ea(i)) : cpu.readModify16(i.seg, cpu.ea(i));
+}
+export function writeModifiedV(cpu: Cpu, v: number, size: number): void {
+  if (size === 32) cpu.writeModified32(v);
+  else cpu.writeModified16(v);
 }
