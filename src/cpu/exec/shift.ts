@@ -19,94 +19,108 @@ import { ECX } from '../constants.js';
 import type { Cpu } from '../cpu.js';
 import type { Exec, Insn } from '../insn.js';
 import { setCO, setLogicCO } from './arith.js';
+import { byteForm, maskOf, readModifyV, regV, setRegV, sized, writeModifiedV } from './variants.js';
 
-const ROL = 0, ROR = 1, RCL = 2, RCR = 3, SHL = 4, SHR = 5, SAL = 6; // 7: SAR, the default case
+/**
+ * One shift or rotate of the zero-extended `size`-bit value v by c (1-31, already masked): sets
+ * the flags and returns the result. One function per operation, so that a handler variant for
+ * one operation inlines only its own code.
+ */
+type ShiftOp = (cpu: Cpu, v: number, c: number, size: number) => number;
 
-/** Shifts the zero-extended `size`-bit value v by c (1-31) and sets the flags; returns the result. */
-function shift(cpu: Cpu, op: number, v: number, c: number, size: number): number {
-  const m = size === 32 ? -1 : (1 << size) - 1;
-  const msb = size - 1;
+const rol: ShiftOp = (cpu, v, c, size) => {
+  const msb = size - 1, k = c & msb;
+  const r = k === 0 ? v : ((v << k) | (v >>> (size - k))) & maskOf(size);
+  const cf = r & 1;
+  setCO(cpu, cf !== 0, (cf ^ (r >>> msb)) !== 0);
+  return r;
+};
+const ror: ShiftOp = (cpu, v, c, size) => {
+  const msb = size - 1, k = c & msb;
+  const r = k === 0 ? v : ((v >>> k) | (v << (size - k))) & maskOf(size);
+  const cf = (r >>> msb) & 1;
+  setCO(cpu, cf !== 0, (cf ^ ((r >>> (msb - 1)) & 1)) !== 0);
+  return r;
+};
+const rcl: ShiftOp = (cpu, v, c, size) => {
+  const k = size === 32 ? c : c % (size + 1);
+  if (k === 0) return v;
+  const cin = cpu.getCF() ? 1 : 0;
+  // A (size + 1)-bit rotation of CF:v; at k = 1 the wrapped part is empty (JS shifts are mod 32).
+  const r = ((v << k) | (cin << (k - 1)) | (k === 1 ? 0 : v >>> (size + 1 - k))) & maskOf(size);
+  const cf = (v >>> (size - k)) & 1;
+  setCO(cpu, cf !== 0, (cf ^ (r >>> (size - 1))) !== 0);
+  return r;
+};
+const rcr: ShiftOp = (cpu, v, c, size) => {
+  const k = size === 32 ? c : c % (size + 1);
+  if (k === 0) return v;
+  const cin = cpu.getCF() ? 1 : 0;
+  const r = ((v >>> k) | (cin << (size - k)) | (k === 1 ? 0 : v << (size + 1 - k))) & maskOf(size);
+  const cf = (v >>> (k - 1)) & 1;
+  setCO(cpu, cf !== 0, (((r >>> (size - 1)) ^ (r >>> (size - 2))) & 1) !== 0);
+  return r;
+};
+/** SHL and SAL. */
+const shl: ShiftOp = (cpu, v, c, size) => {
   let r: number, cf: number;
-  switch (op) {
-    case ROL: {
-      const k = c & msb;
-      r = k === 0 ? v : ((v << k) | (v >>> (size - k))) & m;
-      cf = r & 1;
-      setCO(cpu, cf !== 0, (cf ^ (r >>> msb)) !== 0);
-      return r;
-    }
-    case ROR: {
-      const k = c & msb;
-      r = k === 0 ? v : ((v >>> k) | (v << (size - k))) & m;
-      cf = (r >>> msb) & 1;
-      setCO(cpu, cf !== 0, (cf ^ ((r >>> (msb - 1)) & 1)) !== 0);
-      return r;
-    }
-    case RCL: {
-      const k = size === 32 ? c : c % (size + 1);
-      if (k === 0) return v;
-      const cin = cpu.getCF() ? 1 : 0;
-      // A (size + 1)-bit rotation of CF:v; at k = 1 the wrapped part is empty (JS shifts are mod 32).
-      r = ((v << k) | (cin << (k - 1)) | (k === 1 ? 0 : v >>> (size + 1 - k))) & m;
-      cf = (v >>> (size - k)) & 1;
-      setCO(cpu, cf !== 0, (cf ^ (r >>> msb)) !== 0);
-      return r;
-    }
-    case RCR: {
-      const k = size === 32 ? c : c % (size + 1);
-      if (k === 0) return v;
-      const cin = cpu.getCF() ? 1 : 0;
-      r = ((v >>> k) | (cin << (size - k)) | (k === 1 ? 0 : v << (size + 1 - k))) & m;
-      cf = (v >>> (k - 1)) & 1;
-      setCO(cpu, cf !== 0, (((r >>> msb) ^ (r >>> (msb - 1))) & 1) !== 0);
-      return r;
-    }
-    case SHL: case SAL:
-      if (c <= size) {
-        r = (v << c) & m;
-        cf = (v >>> (size - c)) & 1;
-      } else {
-        r = cf = 0;
-      }
-      setLogicCO(cpu, r, size, cf !== 0, (cf ^ (r >>> msb)) !== 0);
-      return r;
-    case SHR:
-      r = v >>> c;
-      cf = (v >>> (c - 1)) & 1;
-      setLogicCO(cpu, r, size, cf !== 0, (((r << 1) ^ r) >>> msb & 1) !== 0);
-      return r;
-    default: { // SAR
-      const sx = (v << (32 - size)) >> (32 - size);
-      r = (sx >> c) & m;
-      cf = (sx >> (c - 1)) & 1;
-      setLogicCO(cpu, r, size, cf !== 0, false);
-      return r;
-    }
-  }
-}
-
-/** Applies `op` with count c (already masked) to the Eb operand; a zero count writes nothing. */
-function shiftEb(cpu: Cpu, i: Insn, op: number, c: number): void {
-  if (i.mod === 3) {
-    if (c !== 0) cpu.setReg8(i.rm, shift(cpu, op, cpu.getReg8(i.rm), c, 8));
+  if (c <= size) {
+    r = (v << c) & maskOf(size);
+    cf = (v >>> (size - c)) & 1;
   } else {
-    const v = cpu.readModify8(i.seg, cpu.ea(i));
-    if (c !== 0) cpu.writeModified8(shift(cpu, op, v, c, 8));
+    r = cf = 0;
   }
-}
+  setLogicCO(cpu, r, size, cf !== 0, (cf ^ (r >>> (size - 1))) !== 0);
+  return r;
+};
+const shr: ShiftOp = (cpu, v, c, size) => {
+  const r = v >>> c;
+  const cf = (v >>> (c - 1)) & 1;
+  setLogicCO(cpu, r, size, cf !== 0, (((r << 1) ^ r) >>> (size - 1) & 1) !== 0);
+  return r;
+};
+const sar: ShiftOp = (cpu, v, c, size) => {
+  const sx = (v << (32 - size)) >> (32 - size);
+  const r = (sx >> c) & maskOf(size);
+  const cf = (sx >> (c - 1)) & 1;
+  setLogicCO(cpu, r, size, cf !== 0, false);
+  return r;
+};
 
-function shiftEv(cpu: Cpu, i: Insn, op: number, c: number): void {
-  if (i.mod === 3) {
-    if (c === 0) return;
-    if (i.o32) cpu.regs[i.rm] = shift(cpu, op, cpu.regs[i.rm] >>> 0, c, 32);
-    else cpu.setReg16(i.rm, shift(cpu, op, cpu.regs[i.rm] & 0xffff, c, 16));
-  } else if (i.o32) {
-    const v = cpu.readModify32(i.seg, cpu.ea(i));
-    if (c !== 0) cpu.writeModified32(shift(cpu, op, v >>> 0, c, 32));
-  } else {
-    const v = cpu.readModify16(i.seg, cpu.ea(i));
-    if (c !== 0) cpu.writeModified16(shift(cpu, op, v, c, 16));
-  }
+/** Where the count comes from: Ib, the constant 1, or CL; masked to 5 bits. */
+type Count = (cpu: Cpu, i: Insn) => number;
+const countIb: Count = (_cpu, i) => i.imm & 0x1f;
+const count1: Count = () => 1;
+const countCL: Count = (cpu) => cpu.regs[ECX] & 0x1f;
+
+/**
+ * The shapes of shift `f` with count `count` on Eb and Ev; a zero count writes nothing (a memory
+ * operand is still read for writing).
+ */
+function shiftForms(name: string, f: ShiftOp, count: Count, suffix: string): Record<string, Exec> {
+  const ev = (memory: boolean, size: number): Exec => (cpu, i) => {
+    const c = count(cpu, i);
+    if (memory) {
+      const v = readModifyV(cpu, i, size) >>> 0;
+      if (c !== 0) writeModifiedV(cpu, f(cpu, v, c, size), size);
+    } else if (c !== 0) {
+      setRegV(cpu, i.rm, f(cpu, regV(cpu, i.rm, size) >>> 0, c, size), size);
+    }
+  };
+  return {
+    ...byteForm(`${name}_Eb${suffix}`, {
+      r: (cpu, i) => {
+        const c = count(cpu, i);
+        if (c !== 0) cpu.setReg8(i.rm, f(cpu, cpu.getReg8(i.rm), c, 8));
+      },
+      m: (cpu, i) => {
+        const c = count(cpu, i);
+        const v = cpu.readModify8(i.seg, cpu.ea(i));
+        if (c !== 0) cpu.writeModified8(f(cpu, v, c, 8));
+      },
+    }),
+    ...sized(`${name}_Ev${suffix}`, { r16: ev(false, 16), r32: ev(false, 32), m16: ev(true, 16), m32: ev(true, 32) }),
+  };
 }
 
 /**
@@ -149,19 +163,15 @@ function doubleShiftEv(cpu: Cpu, i: Insn, left: boolean, c: number): void {
   }
 }
 
-const NAMES = ['rol', 'ror', 'rcl', 'rcr', 'shl', 'shr', 'sal', 'sar'];
-
 export const handlers: Record<string, Exec> = {
   shld_EvGvIb: (cpu, i) => doubleShiftEv(cpu, i, true, i.imm),
   shld_EvGvCL: (cpu, i) => doubleShiftEv(cpu, i, true, cpu.regs[ECX]),
   shrd_EvGvIb: (cpu, i) => doubleShiftEv(cpu, i, false, i.imm),
   shrd_EvGvCL: (cpu, i) => doubleShiftEv(cpu, i, false, cpu.regs[ECX]),
 };
-NAMES.forEach((name, op) => {
-  handlers[`${name}_EbIb`] = (cpu, i) => shiftEb(cpu, i, op, i.imm & 0x1f);
-  handlers[`${name}_Eb1`] = (cpu, i) => shiftEb(cpu, i, op, 1);
-  handlers[`${name}_EbCL`] = (cpu, i) => shiftEb(cpu, i, op, cpu.regs[ECX] & 0x1f);
-  handlers[`${name}_EvIb`] = (cpu, i) => shiftEv(cpu, i, op, i.imm & 0x1f);
-  handlers[`${name}_Ev1`] = (cpu, i) => shiftEv(cpu, i, op, 1);
-  handlers[`${name}_EvCL`] = (cpu, i) => shiftEv(cpu, i, op, cpu.regs[ECX] & 0x1f);
-});
+const OPS: Array<[string, ShiftOp]> = [
+  ['rol', rol], ['ror', ror], ['rcl', rcl], ['rcr', rcr], ['shl', shl], ['shr', shr], ['sal', shl], ['sar', sar],
+];
+for (const [name, f] of OPS) {
+  Object.assign(handlers, shiftForms(name, f, countIb, 'Ib'), shiftForms(name, f, count1, '1'), shiftForms(name, f, countCL, 'CL'));
+}
