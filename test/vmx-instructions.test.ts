@@ -55,6 +55,7 @@ interface Outcome extends Run {
 /** Identity-mapped 4-MiB page, paging and CR0.NE on, VMX enabled by FEATURE_CONTROL, regions stamped. */
 function vmxReady(h: Harness): void {
   const { cpu, mem } = h;
+  cpu.vmx.supported = true;
   mem.view.setUint32(PD, 0x87, true); // present, writable, user, 4 MiB
   cpu.cr3 = PD;
   cpu.cr4 = CR4_PSE | CR4_VMXE;
@@ -102,9 +103,10 @@ const VALID_A = [CURRENT_A, w(0x4000, CONTROL_MUST1[PIN]), w(0x4002, CONTROL_MUS
   w(0x0c02, 8), w(0x0c04, 0x10), w(0x0c06, 0x10), w(0x0c0c, 0x28)].join('\n');
 
 describe('enabling VMX', () => {
-  it('CPUID.1:ECX.VMX is set; CR4.VMXE is an implemented bit', () => {
-    const r = run('pm32', 'mov eax, 1\ncpuid');
+  it('CPUID.1:ECX.VMX is set where the machine offers VMX, clear elsewhere; CR4.VMXE is an implemented bit', () => {
+    const r = run('pm32', 'mov eax, 1\ncpuid', (h) => { h.cpu.vmx.supported = true; });
     expect(r.cpu.regs[ECX] & FEAT_ECX_VMX).toBe(FEAT_ECX_VMX);
+    expect(run('pm32', 'mov eax, 1\ncpuid').cpu.regs[ECX] & FEAT_ECX_VMX).toBe(0);
     expect(CR4_IMPLEMENTED & CR4_VMXE).toBe(CR4_VMXE);
   });
   it('VMXON succeeds with CR0/CR4 fixed bits, FEATURE_CONTROL locked and enabled, a good region', () => {
@@ -469,7 +471,7 @@ describe('INVEPT / INVVPID', () => {
 
 describe('capability MSRs', () => {
   function rdmsr(index: number): bigint {
-    const r = run('pm32', `mov ecx, ${index}\nrdmsr`);
+    const r = run('pm32', `mov ecx, ${index}\nrdmsr`, (h) => { h.cpu.vmx.supported = true; });
     expect(r.vector).toBe(-1);
     return (BigInt(r.cpu.regs[EDX] >>> 0) << 32n) | BigInt(r.cpu.regs[EAX] >>> 0);
   }

@@ -6,7 +6,6 @@
 import { EAX, EBX, ECX, EDX } from './constants.js';
 import type { Cpu } from './cpu.js';
 import { MSR_BIOS_SIGN_ID, apicEnabled, miscEnable, MISC_LIMIT_CPUID, MISC_MONITOR_FSM } from './msr.js';
-import { VMX_SUPPORTED } from './vmx/capabilities.js';
 
 /** Family 6, model 14 (Core Duo "Yonah"), stepping 8: EAX of leaf 1 and EDX after reset. */
 export const CPUID_SIGNATURE = 0x6e8;
@@ -20,7 +19,8 @@ export const FEAT_EDX_APIC = 1 << 9;
 /** Leaf 1 ECX: MONITOR/MWAIT and VMX. */
 export const FEAT_ECX_MONITOR = 1 << 3;
 export const FEAT_ECX_VMX = 1 << 5;
-export const FEAT_ECX = FEAT_ECX_MONITOR | (VMX_SUPPORTED ? FEAT_ECX_VMX : 0);
+/** Leaf 1 ECX of the model with VMX; VMX is reported only where the machine offers it. */
+export const FEAT_ECX = FEAT_ECX_MONITOR | FEAT_ECX_VMX;
 
 const MAX_BASIC = 0xa;
 const MAX_EXTENDED = 0x80000008;
@@ -67,7 +67,7 @@ export function cpuid(cpu: Cpu): void {
       const monitor = miscEnable(cpu) & MISC_MONITOR_FSM ? FEAT_ECX_MONITOR : 0;
       const apic = apicEnabled(cpu) ? FEAT_EDX_APIC : 0;
       // EBX: brand index 0, CLFLUSH size 0 (no CLFLUSH), one logical processor, APIC ID 0.
-      out(cpu, CPUID_SIGNATURE, 1 << 16, (FEAT_ECX & ~FEAT_ECX_MONITOR) | monitor, (FEAT_EDX & ~FEAT_EDX_APIC) | apic);
+      out(cpu, CPUID_SIGNATURE, 1 << 16, (FEAT_ECX & ~FEAT_ECX_MONITOR & ~(cpu.vmx.supported ? 0 : FEAT_ECX_VMX)) | monitor, (FEAT_EDX & ~FEAT_EDX_APIC) | apic);
       cpu.msrs.set(MSR_BIOS_SIGN_ID, BigInt(MICROCODE_REVISION) << 32n);
       return;
     }

@@ -74,7 +74,7 @@ export function readMsr(cpu: Cpu, index: number): bigint {
     default:
       if (isFixedMtrr(index) || isVariableMtrr(index)) return stored(cpu, index);
       // The VMX capability MSRs (read-only: WRMSR finds no case for them and faults).
-      return vmxCapabilityMsr(index) ?? cpu.fault(EXC_GP, 0);
+      return (cpu.vmx.supported ? vmxCapabilityMsr(index) : undefined) ?? cpu.fault(EXC_GP, 0);
   }
 }
 

@@ -175,7 +175,7 @@ function trapdiffPeer(): Peer {
     async run(rom) {
       // Loaded on use: the peers-only cross-checks must not depend on the CPU building.
       const { createMachine } = await import('../machine/machine.js');
-      const m = createMachine({ memMiB: 16 });
+      const m = createMachine({ memMiB: 16, vmx: true }); // the Core Duo with VMX, as Bochs's model
       m.load(rom, 'bios');
       const r = m.run({ maxInsns: TRAPDIFF_BUDGET });
       const err = r.stop === 'error' ? `\nTRAPDIFF-ERROR ${r.error}\n` : '';

@@ -64,6 +64,8 @@ export interface MachineOptions {
   onSerialOutput?: (com: number, byte: number) => void;
   /** The device set (default: the PC devices of src/machine/devices). */
   createDevices?: CreateDevices;
+  /** Offer VT-x (CPUID.VMX, CR4.VMXE, the VMX MSRs): off by default while VM entry is missing (docs/VMX.md). */
+  vmx?: boolean;
 }
 
 export const DEFAULT_MEM_MIB = 64;
@@ -135,6 +137,7 @@ export class Machine {
     }
     this.env = opts.env === 'live' ? new LiveEnv() : opts.env === undefined || opts.env === 'deterministic' ? new DeterministicEnv() : opts.env;
     const cpu = (this.cpu = new Cpu(this.mem, this.io));
+    cpu.vmx.supported = opts.vmx ?? false;
     const ctx: MachineContext = {
       env: this.env,
       now: () => cpu.cycles,

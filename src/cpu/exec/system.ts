@@ -4,7 +4,7 @@
 
 import {
   ACC_READ, AR_DB, AR_G, CR0_CD, CR0_EM, CR0_MP, CR0_NW, CR0_PE, CR0_PG, CR0_TS, CR0_WP, CR0_ET, CR0_NE,
-  CR0_AM, CR4_DE, CR4_PCE, CR4_PGE, CR4_PSE, CR4_TSD, CS, EAX, ECX, EDX, ESP,
+  CR0_AM, CR4_DE, CR4_PCE, CR4_PGE, CR4_PSE, CR4_TSD, CR4_VMXE, CS, EAX, ECX, EDX, ESP,
   EXC_GP, EXC_NM, EXC_UD, IF, RF, SS, VM,
 } from '../constants.js';
 import type { Cpu } from '../cpu.js';
@@ -74,7 +74,9 @@ export function writeCr0(cpu: Cpu, v: number): void {
   cpu.updateMode();
 }
 function writeCr4(cpu: Cpu, v: number): void {
-  if (v & ~CR4_SUPPORTED || (cpu.vmx.on && !crAllowedInVmx(4, v))) cpu.fault(EXC_GP, 0);
+  if (v & ~CR4_SUPPORTED || (v & CR4_VMXE && !cpu.vmx.supported) || (cpu.vmx.on && !crAllowedInVmx(4, v))) {
+    cpu.fault(EXC_GP, 0);
+  }
   const changed = cpu.cr4 ^ v;
   cpu.cr4 = v;
   if (changed & (CR4_PSE | CR4_PGE)) flushTlb(cpu, false);

@@ -22,9 +22,6 @@ import {
 } from './controls.js';
 import { FIELDS } from './fields.js';
 
-/** CPUID.1:ECX.VMX: the one switch for the whole of VMX (CR4.VMXE, the MSRs, the instructions). */
-export const VMX_SUPPORTED = true;
-
 /**
  * The controls this CPU supports (may be set to 1). A default1 control listed here may also be 0,
  * which only the TRUE_* MSRs report (CR3-load/store exiting, save/load debug controls).
@@ -102,10 +99,10 @@ export const CR0_FIXED0 = CR0_PE | CR0_NE | CR0_PG;
 export const CR0_FIXED1 = 0xffffffff | 0;
 /**
  * Every CR4 bit this CPU implements: IA32_VMX_CR4_FIXED1 must report exactly these, so MOV to
- * CR4 (system.ts) takes its list of supported bits from here.
+ * CR4 (system.ts) takes its list of supported bits from here. VMXE is settable only where the
+ * machine offers VMX (cpu.vmx.supported).
  */
-export const CR4_IMPLEMENTED = CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PGE | CR4_PCE |
-  (VMX_SUPPORTED ? CR4_VMXE : 0);
+export const CR4_IMPLEMENTED = CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PGE | CR4_PCE | CR4_VMXE;
 export const CR4_FIXED0 = CR4_VMXE;
 export const CR4_FIXED1 = CR4_IMPLEMENTED;
 
@@ -151,7 +148,6 @@ export const CONTROL_MAY1: readonly number[] = CLASSES.map((cls) => Number(contr
 
 const MSR_VALUES: ReadonlyMap<number, bigint> = (() => {
   const m = new Map<number, bigint>();
-  if (!VMX_SUPPORTED) return m;
   m.set(MSR_VMX_BASIC, VMX_BASIC);
   m.set(MSR_VMX_PINBASED_CTLS, controlMsr(PIN, false));
   m.set(MSR_VMX_PROCBASED_CTLS, controlMsr(PROC, false));

@@ -12,6 +12,12 @@ export interface VmxSnapshot {
 }
 
 export class VmxState {
+  /**
+   * The model offers VMX: CPUID.1:ECX.VMX, a settable CR4.VMXE and the VMX capability MSRs. A
+   * machine option (MachineOptions.vmx), not state: off by default while VM entry and VM exits
+   * are not implemented (docs/VMX.md), so that CPUID reports exactly what the CPU does.
+   */
+  supported = false;
   /** In VMX operation: from a successful VMXON until VMXOFF or RESET. */
   on = false;
   /** Physical address of the VMXON region while in VMX operation, else INVALID_PTR. */
