@@ -4,15 +4,14 @@
 
 import { describe, expect, it } from 'vitest';
 import { CR4_DE, EXC_DB, RF, TF } from '../src/cpu/constants.js';
-import { asm, CODE_BASE, makeCpu, runToHlt, SEL, STACK_TOP, type Harness } from './helpers/harness.js';
-import { dword, gate, INT_GATE, record } from './helpers/idt.js';
+import { CODE_BASE, runToHlt, SEL, STACK_TOP, type Harness } from './helpers/harness.js';
+import { dword, gate, HANDLER, INT_GATE, record, withHandler } from './helpers/idt.js';
 import { compareOnRom, GDT_FLAT_R0, ROM_HEX, romEnd, romFlatSegments, romPrint, romShutdown, romStart } from './helpers/rom.js';
 
-const HANDLER = CODE_BASE + 0x100;
 const BS = 1 << 14;
 /** Flat ring-0 CPU running `code`, with the #DB handler `handler` at HANDLER. */
 function dbg(code: string, handler = 'hlt', setup?: (h: Harness) => void) {
-  const h = makeCpu('pm32', asm(`${code}\nhlt\ntimes 0x100-($-$$) db 0\n${handler}`));
+  const h = withHandler(`${code}\nhlt`, handler);
   gate(h, EXC_DB, SEL.code32, HANDLER);
   setup?.(h);
   h.cpu.updateMode();

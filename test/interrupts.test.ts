@@ -6,15 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { EXC_DF, EXC_GP, EXC_NP, EXC_PF, EXC_SS, EXC_TS, EXC_UD, IF, RF } from '../src/cpu/constants.js';
 import { EV_EXTERNAL, EV_NMI, EV_PRIVSW, EV_SOFTWARE } from '../src/cpu/interrupts.js';
 import { asm, CODE_BASE, makeCpu, runToHlt, SEL, STACK_TOP, step, type Harness } from './helpers/harness.js';
-import { dword, enterRing3, gate, INT_GATE, record, setupTss, TRAP_GATE, TSS_BASE, TSS_SEL } from './helpers/idt.js';
+import { dword, enterRing3, gate, HANDLER, INT_GATE, record, setupTss, TRAP_GATE, TSS_BASE, TSS_SEL, withHandler } from './helpers/idt.js';
 import { segDescriptor, setGdt } from './helpers/segments.js';
 import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romClearIdt, romEnd, romFaultGates, romFaultStubs, romFlatSegments, romIretToRing3, romIretToV86, romLoadTss, romPrint, romReportAndResume, romShutdown, romStart } from './helpers/rom.js';
 
-const HANDLER = CODE_BASE + 0x100;
-/** 32-bit code at CODE_BASE with `handler` at CODE_BASE + 0x100. */
-function pm(main: string, handler = 'hlt'): Harness {
-  return makeCpu('pm32', asm(`${main}\ntimes 0x100-($-$$) db 0\n${handler}`));
-}
 const word = (h: Harness, a: number) => h.mem.view.getUint16(a, true);
 
 describe('real mode', () => {
@@ -67,7 +62,7 @@ describe('real mode', () => {
 
 describe('protected mode, same privilege', () => {
   it('interrupt gate: EFLAGS, CS, EIP frame; IF cleared', () => {
-    const h = pm('sti\nint 0x40\nhlt');
+    const h = withHandler('sti\nint 0x40\nhlt');
     gate(h, 0x40, SEL.code32, HANDLER, INT_GATE);
     runToHlt(h.cpu);
     const esp = STACK_TOP - 12;
@@ -80,7 +75,7 @@ describe('protected mode, same privilege', () => {
   });
 
   it('trap gate keeps IF; IRET returns to the caller', () => {
-    const h = pm('sti\nint 0x40\nhlt', 'iret');
+    const h = withHandler('sti\nint 0x40\nhlt', 'iret');
     const r = record(h.cpu);
     gate(h, 0x40, SEL.code32, HANDLER, TRAP_GATE);
     step(h.cpu, 2);
@@ -93,7 +88,7 @@ describe('protected mode, same privilege', () => {
   });
 
   it('a fault pushes its error code and RF in the EFLAGS image', () => {
-    const h = pm('mov ax, 0x5c\nmov ds, ax\nhlt');
+    const h = withHandler('mov ax, 0x5c\nmov ds, ax\nhlt');
     gate(h, EXC_GP, SEL.code32, HANDLER);
     runToHlt(h.cpu);
     const esp = STACK_TOP - 16;
@@ -105,7 +100,7 @@ describe('protected mode, same privilege', () => {
 
 describe('protected mode, ring 3 to ring 0', () => {
   function ring3(main: string): Harness {
-    const h = pm(main);
+    const h = withHandler(main);
     setupTss(h, 0x8000);
     enterRing3(h.cpu, CODE_BASE, 0x7000);
     return h;
@@ -173,7 +168,7 @@ describe('protected mode, ring 3 to ring 0', () => {
 describe('gate error codes', () => {
   /** Runs `main` (ring 0 unless ring3) and returns the first exception recorded. */
   function firstException(main: string, setup: (h: Harness) => void, ring3 = false): [number, number] {
-    const h = pm(main);
+    const h = withHandler(main);
     for (const v of [EXC_GP, EXC_NP, EXC_TS, EXC_SS, EXC_DF]) gate(h, v, SEL.code32, HANDLER);
     gate(h, 0x40, SEL.code32, HANDLER, INT_GATE, 3);
     gate(h, EXC_UD, SEL.code32, HANDLER);
@@ -193,7 +188,7 @@ describe('gate error codes', () => {
   });
   it('not-present gate: #NP(vector*8+2+EXT)', () => {
     expect(firstException('int 0x40\nhlt', (h) => gate(h, 0x40, SEL.code32, HANDLER, INT_GATE, 3, false))).toEqual([EXC_NP, INT40]);
-    const h = pm('ud2');
+    const h = withHandler('ud2');
     gate(h, EXC_UD, SEL.code32, HANDLER, INT_GATE, 0, false);
     gate(h, EXC_NP, SEL.code32, HANDLER);
     const r = record(h.cpu);
@@ -208,7 +203,7 @@ describe('gate error codes', () => {
   it('gate DPL < CPL for INT n and INT3: #GP(vector*8+2); INT1 and exceptions skip the check', () => {
     expect(firstException('int 0x40\nhlt', (h) => gate(h, 0x40, SEL.code32, HANDLER, INT_GATE, 0), true)).toEqual([EXC_GP, INT40]);
     expect(firstException('int3\nhlt', (h) => gate(h, 3, SEL.code32, HANDLER, INT_GATE, 0), true)).toEqual([EXC_GP, 3 * 8 + 2]);
-    const h = pm('int1\nhlt');
+    const h = withHandler('int1\nhlt');
     setupTss(h, 0x8000);
     enterRing3(h.cpu, CODE_BASE, 0x7000);
     gate(h, 1, SEL.code32, HANDLER, INT_GATE, 0);
@@ -231,7 +226,7 @@ describe('gate error codes', () => {
     expect(firstException('int 0x40\nhlt', (h) => gate(h, 0x40, SEL.code16, 0x12345, INT_GATE, 3))).toEqual([EXC_GP, 0]);
   });
   it('the second fault of an exception delivery carries EXT', () => {
-    const h = pm('ud2');
+    const h = withHandler('ud2');
     gate(h, EXC_UD, 0x78, HANDLER);
     gate(h, EXC_GP, SEL.code32, HANDLER);
     const r = record(h.cpu);
@@ -245,7 +240,7 @@ describe('gate error codes', () => {
 
 describe('task gates', () => {
   it('an exception through a task gate switches tasks and pushes its error code on the new stack', () => {
-    const h = pm('mov ax, 0x5c\nmov ds, ax\nhlt');
+    const h = withHandler('mov ax, 0x5c\nmov ds, ax\nhlt');
     setupTss(h, 0x8000);
     const B = 0x5000, B_SEL = 0x48;
     setGdt(h.cpu, B_SEL >> 3, segDescriptor(B, 0x67, 0x89, 0));
@@ -268,7 +263,7 @@ describe('task gates', () => {
 
 describe('double and triple fault', () => {
   it('contributory during contributory: #DF with error code 0', () => {
-    const h = pm('int 0x40\nhlt');
+    const h = withHandler('int 0x40\nhlt');
     gate(h, 0x40, SEL.code32, HANDLER, INT_GATE, 0, false);
     gate(h, EXC_NP, SEL.code32, HANDLER, INT_GATE, 0, false);
     gate(h, EXC_DF, SEL.code32, HANDLER);
@@ -280,7 +275,7 @@ describe('double and triple fault', () => {
     expect(h.cpu.shutdown).toBe(false);
   });
   it('benign then contributory: handled serially', () => {
-    const h = pm('ud2');
+    const h = withHandler('ud2');
     gate(h, EXC_UD, SEL.code32, HANDLER, INT_GATE, 0, false);
     gate(h, EXC_NP, SEL.code32, HANDLER);
     gate(h, EXC_DF, SEL.code32, HANDLER + 1);
@@ -288,7 +283,7 @@ describe('double and triple fault', () => {
     expect(h.cpu.eip).toBe(HANDLER + 1);
   });
   it('page faults: #GP then #PF is serial, #PF then #PF is #DF, a #PF delivering #DF shuts down', () => {
-    const h = pm('mov ax, 0x5c\nmov ds, ax\nhlt');
+    const h = withHandler('mov ax, 0x5c\nmov ds, ax\nhlt');
     for (const v of [EXC_GP, EXC_PF, EXC_DF]) gate(h, v, SEL.code32, HANDLER);
     // Identity-map the first 4 MiB with 4 KiB pages, except the stack page 0x8000-0x8fff.
     const pd = 0x20000, pt = 0x21000;
@@ -304,7 +299,7 @@ describe('double and triple fault', () => {
     expect(h.cpu.shutdown).toBe(true);
   });
   it('a fault while delivering #DF shuts down', () => {
-    const h = pm('int 0x40\nhlt');
+    const h = withHandler('int 0x40\nhlt');
     gate(h, 0x40, SEL.code32, HANDLER, INT_GATE, 0, false);
     gate(h, EXC_NP, SEL.code32, HANDLER, INT_GATE, 0, false);
     const r = record(h.cpu);
@@ -316,7 +311,7 @@ describe('double and triple fault', () => {
 
 describe('NMI and INTR', () => {
   it('NMI is delivered through vector 2 and blocks NMIs until IRET', () => {
-    const h = pm('hlt', 'inc ebx\niret');
+    const h = withHandler('hlt', 'inc ebx\niret');
     gate(h, 2, SEL.code32, HANDLER);
     const r = record(h.cpu);
     h.cpu.nmi();
@@ -332,7 +327,7 @@ describe('NMI and INTR', () => {
     expect(r.interrupts).toEqual([[2, EV_NMI], [2, EV_NMI]]);
   });
   it('NMI wakes a halted CPU; INTR does not while IF = 0', () => {
-    const h = pm('hlt\nhlt', 'hlt');
+    const h = withHandler('hlt\nhlt', 'hlt');
     gate(h, 2, SEL.code32, HANDLER);
     h.cpu.interruptAck = () => 0x41;
     runToHlt(h.cpu);
@@ -346,7 +341,7 @@ describe('NMI and INTR', () => {
     expect(dword(h, h.cpu.regs[4])).toBe(CODE_BASE + 1);
   });
   it('INTR waits for the instruction after STI', () => {
-    const h = pm('sti\nnop\nnop\nhlt');
+    const h = withHandler('sti\nnop\nnop\nhlt');
     gate(h, 0x41, SEL.code32, HANDLER);
     h.cpu.interruptAck = () => 0x41;
     const r = record(h.cpu);
@@ -357,7 +352,7 @@ describe('NMI and INTR', () => {
     expect(h.cpu.eip).toBe(HANDLER + 1);
   });
   it('INTR waits for the instruction after MOV SS', () => {
-    const h = pm('mov ss, ax\nnop\nhlt');
+    const h = withHandler('mov ss, ax\nnop\nhlt');
     gate(h, 0x41, SEL.code32, HANDLER);
     h.cpu.interruptAck = () => 0x41;
     h.cpu.regs[0] = SEL.data32;

@@ -9,14 +9,13 @@ import {
 } from '../src/cpu/constants.js';
 import { CPUID_SIGNATURE } from '../src/cpu/cpuid.js';
 import { asm, CODE_BASE, makeCpu, runToHlt, SEL, STACK_TOP, type Harness } from './helpers/harness.js';
-import { dword, enterRing3, gate, record, setupTss } from './helpers/idt.js';
+import { dword, enterRing3, gate, HANDLER, record, setupTss, withHandler } from './helpers/idt.js';
 import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romEnd, romFlatSegments, romIretToRing3, romLoadTss, romPrint, romShutdown, romStart } from './helpers/rom.js';
 
-const HANDLER = CODE_BASE + 0x100;
 interface Opts { ring3?: boolean; cr4?: number; eflags?: number; setup?: (h: Harness) => void }
 /** Runs 32-bit `code` (ending in HLT, which faults at ring 3) and returns the CPU and its exceptions. */
 function exec(code: string, o: Opts = {}): { h: Harness; ex: Array<[number, number]> } {
-  const h = makeCpu('pm32', asm(`${code}\nhlt\ntimes 0x100-($-$$) db 0\nhlt`));
+  const h = withHandler(`${code}\nhlt`);
   for (const v of [EXC_GP, EXC_UD, EXC_NM, EXC_DB]) gate(h, v, SEL.code32, HANDLER);
   setupTss(h, 0x8000);
   h.cpu.cr4 = o.cr4 ?? 0;

@@ -4,17 +4,16 @@
 
 import { describe, expect, it } from 'vitest';
 import { CR4_VME, EXC_BP, EXC_GP, IF, IOPL, TF, VIF, VIP, VM } from '../src/cpu/constants.js';
-import { asm, CODE_BASE, makeCpu, runToHlt, SEL, STACK_TOP, step, type Harness } from './helpers/harness.js';
-import { denyPort, dword, gate, INT_GATE, noRedirect, record, setupTss } from './helpers/idt.js';
+import { asm, makeCpu, runToHlt, SEL, STACK_TOP, step, type Harness } from './helpers/harness.js';
+import { denyPort, dword, gate, HANDLER, INT_GATE, noRedirect, record, setupTss, withHandler } from './helpers/idt.js';
 import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romEnd, romFlatSegments, romIretToV86, romLoadTss, romReportAndResume, romShutdown, romStart } from './helpers/rom.js';
 
-const HANDLER = CODE_BASE + 0x100;
 const V86_CODE = 0x20000;
 const ESP0 = 0x9000;
 
 /** A ring-0 CPU that IRETs into V86 code (CS = 0x2000, SS:SP = 0:0x8000) with `eflags`. */
 function v86(code: string, eflags = 0, cr4 = 0): Harness {
-  const h = makeCpu('pm32', asm(`iretd\ntimes 0x100-($-$$) db 0\nhlt`));
+  const h = withHandler('iretd');
   h.mem.ram.set(asm(code, 16, 0), V86_CODE);
   setupTss(h, ESP0);
   gate(h, EXC_GP, SEL.code32, HANDLER);

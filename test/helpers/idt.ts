@@ -5,10 +5,17 @@
 
 import { CS, DS, ES, FS, GS, SS, TR } from '../../src/cpu/constants.js';
 import type { Cpu } from '../../src/cpu/cpu.js';
-import { IDT_BASE, SEL, type Harness } from './harness.js';
+import { asm, CODE_BASE, IDT_BASE, makeCpu, SEL, type Harness } from './harness.js';
 import { gateDesc, segDescriptor, setGdt, writeDesc } from './segments.js';
 
 export const INT_GATE = 0xe, TRAP_GATE = 0xf, TASK_GATE = 0x5, INT_GATE16 = 0x6;
+
+/** Where withHandler puts the handler. */
+export const HANDLER = CODE_BASE + 0x100;
+/** A flat ring-0 CPU running 32-bit `main` at CODE_BASE, with `handler` at HANDLER. */
+export function withHandler(main: string, handler = 'hlt'): Harness {
+  return makeCpu('pm32', asm(`${main}\ntimes 0x100-($-$$) db 0\n${handler}`));
+}
 
 /** Writes IDT entry `vector`: a gate of `type` to sel:offset with `dpl`, present unless told. */
 export function gate(h: Harness, vector: number, sel: number, offset: number, type = INT_GATE, dpl = 0, present = true): void {
