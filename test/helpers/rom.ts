@@ -1,7 +1,7 @@
 // ROMs that a test runs on trapdiff and on Bochs, comparing what each prints to port 0xE9: the
 // NASM building blocks they share (real-mode start, flat protected-mode segments, the IDT and
-// TSS set-up, returns to ring 3 and V86, the hex printer, the "Shutdown" string, the GDT and the
-// reset vector) and `compareOnRom`, which declares the two tests. Every ROM is 64 KiB at
+// TSS set-up, returns to ring 3 and V86, exception stubs and their reports, the hex printer, the
+// "Shutdown" string, the GDT and the reset vector) and `compareOnRom`, which declares the two tests. Every ROM is 64 KiB at
 // 0xF0000 (16-bit start), copies its GDT to 0x1000 and keeps its IDT at 0x2000.
 
 import { describe, expect, it } from 'vitest';
@@ -185,7 +185,7 @@ bits 16
 }
 
 /** The port 0xE9 transcript of `rom` on `peer`. */
-export const romOutput = (peer: 'trapdiff' | 'bochs', rom: Uint8Array): Promise<string> => makePeer(peer).run(rom);
+const romOutput = (peer: 'trapdiff' | 'bochs', rom: Uint8Array): Promise<string> => makePeer(peer).run(rom);
 
 /** How a test runs a ROM on Bochs and what it expects there, where it is not makePeer's default model
  *  agreeing with trapdiff. */
