@@ -74,9 +74,16 @@ export function makeCpu(mode: 'real' | 'pm32', code: Uint8Array, memMiB = 4): Ha
   return { cpu, mem, bus };
 }
 
-/** Runs exactly `n` instructions (or fewer if the CPU halts or shuts down). */
+/**
+ * Runs exactly `n` instructions (or fewer if the CPU halts or shuts down). Virtual time also
+ * moves for REP iterations and delivered exceptions, so the CPU is run until its retired count,
+ * not its cycle count, has moved by `n` (bounded, for a guest stuck in an exception loop).
+ */
 export function step(cpu: Cpu, n = 1): void {
-  cpu.run(cpu.cycles + n);
+  const target = cpu.icount + n;
+  for (let slice = 0; slice < 10_000 && cpu.icount < target && !cpu.halted && !cpu.shutdown; slice++) {
+    cpu.run(cpu.cycles + (target - cpu.icount));
+  }
 }
 
 /** An exception raised (and not delivered): vector and error code. */
