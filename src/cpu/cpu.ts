@@ -511,27 +511,18 @@ export class Cpu {
   }
 
   // ---------------------------------------------------------------- stack
+  /** The stack offset `delta` bytes from ESP, wrapped to the stack's address size (SS.B). */
+  private spPlus(delta: number): number {
+    return this.segAr[SS] & AR_DB ? (this.regs[ESP] + delta) | 0 : (this.regs[ESP] + delta) & 0xffff;
+  }
+  /** Pushes write first and move ESP after, so a faulting push leaves ESP as it was. */
   push16(v: number): void {
-    if (this.segAr[SS] & AR_DB) {
-      const sp = (this.regs[ESP] - 2) | 0;
-      this.write16(SS, sp, v);
-      this.regs[ESP] = sp;
-    } else {
-      const sp = (this.regs[ESP] - 2) & 0xffff;
-      this.write16(SS, sp, v);
-      this.setReg16(ESP, sp);
-    }
+    this.write16(SS, this.spPlus(-2), v);
+    this.addSp(-2);
   }
   push32(v: number): void {
-    if (this.segAr[SS] & AR_DB) {
-      const sp = (this.regs[ESP] - 4) | 0;
-      this.write32(SS, sp, v);
-      this.regs[ESP] = sp;
-    } else {
-      const sp = (this.regs[ESP] - 4) & 0xffff;
-      this.write32(SS, sp, v);
-      this.setReg16(ESP, sp);
-    }
+    this.write32(SS, this.spPlus(-4), v);
+    this.addSp(-4);
   }
   push(v: number, o32: boolean): void {
     if (o32) this.push32(v);
@@ -539,7 +530,7 @@ export class Cpu {
   }
   /** Stack pointer as an offset (ESP or SP by SS.B). */
   get sp(): number {
-    return this.segAr[SS] & AR_DB ? this.regs[ESP] : this.regs[ESP] & 0xffff;
+    return this.spPlus(0);
   }
   /** Adds to ESP or SP by SS.B. */
   addSp(n: number): void {
