@@ -40,7 +40,6 @@ export function setCF(cpu: Cpu, cf: boolean): void {
   cpu.flags = (cpu.flags & ~CF) | (cf ? CF : 0);
 }
 
-
 // ---------------------------------------------------------------- ADD/OR/ADC/SBB/AND/SUB/XOR/CMP
 
 /**
