@@ -488,10 +488,9 @@ export const handlers: Record<string, Exec> = {
   ...byteForm('test_EbGb', testG.b),
   ...sized('test_EvGv', testG.v),
   test_ALIb: (cpu, i) => cpu.setLazy(LZ_LOGIC, 0, 0, cpu.regs[EAX] & i.imm & 0xff, 8),
-  test_eAXIz: (cpu, i) => {
-    if (i.o32) cpu.setLazy(LZ_LOGIC, 0, 0, cpu.regs[EAX] & i.imm, 32);
-    else cpu.setLazy(LZ_LOGIC, 0, 0, cpu.regs[EAX] & i.imm & 0xffff, 16);
-  },
+  ...bySize('test_eAXIz',
+    (cpu, i) => cpu.setLazy(LZ_LOGIC, 0, 0, cpu.regs[EAX] & i.imm & 0xffff, 16),
+    (cpu, i) => cpu.setLazy(LZ_LOGIC, 0, 0, cpu.regs[EAX] & i.imm, 32)),
   ...byteForm('test_EbIb', testI.b),
   ...sized('test_EvIz', testI.v),
   ...mulForms,
