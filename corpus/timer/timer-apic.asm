@@ -1,4 +1,4 @@
-; nasm -f bin -i corpus/hello/ -o corpus/timer/timer-apic.rom corpus/timer/timer-apic.asm
+; nasm -f bin -i corpus/hello/ -i corpus/timer/ -o corpus/timer/timer-apic.rom corpus/timer/timer-apic.asm
 ; A 64 KiB BIOS ROM on the local APIC's timer, as an SMP-era OS drives it: the APIC
 ; software-enabled through SVR (spurious vector 0xFF), the timer periodic with divide-by-16 and
 ; an initial count of 62500 (10 ms at trapdiff's default 100 MHz virtual clock; peers run their
@@ -50,33 +50,7 @@ start:
     cli
     mov dword [fs:dword APIC + 0x320], 0x10000  ; mask the timer
 
-    ; The count in decimal at NUMBUF, NUL-terminated.
-    mov ax, [COUNT]
-    mov di, NUMBUF + 6
-    mov byte [di], 0
-    mov bx, 10
-.digit:
-    xor dx, dx
-    div bx
-    add dl, '0'
-    dec di
-    mov [di], dl
-    test ax, ax
-    jnz .digit
-
-    push cs
-    pop ds
-    mov si, prefix
-    call puts
-    push ds
-    xor ax, ax
-    mov ds, ax
-    mov si, di
-    call puts
-    pop ds
-    mov si, suffix
-    call puts
-    jmp finish
+    %include "report.inc"       ; prints "<prefix><count><suffix>", then finish
 
 ; Vector 0x40: count, then EOI to the APIC.
 tick:

@@ -1,4 +1,4 @@
-; nasm -f bin -i corpus/hello/ -o corpus/timer/timer-bios.rom corpus/timer/timer-bios.asm
+; nasm -f bin -i corpus/hello/ -i corpus/timer/ -o corpus/timer/timer-bios.rom corpus/timer/timer-bios.asm
 ; A 64 KiB BIOS ROM that drives the PC's timer hardware the way a real-mode OS does: it programs
 ; the 8259 pair (vectors 0x08/0x70, cascade on IR2, only IRQ0 unmasked) and PIT channel 0 in
 ; mode 2 at 100 Hz (divisor 11932), enables interrupts, sleeps in HLT until its IRQ0 handler
@@ -79,33 +79,7 @@ start:
     mov al, 3
     out 0x80, al
 
-    ; The count in decimal at NUMBUF, NUL-terminated.
-    mov ax, [COUNT]
-    mov di, NUMBUF + 6
-    mov byte [di], 0
-    mov bx, 10
-.digit:
-    xor dx, dx
-    div bx
-    add dl, '0'
-    dec di
-    mov [di], dl
-    test ax, ax
-    jnz .digit
-
-    push cs
-    pop ds
-    mov si, prefix
-    call puts
-    push ds
-    xor ax, ax
-    mov ds, ax
-    mov si, di
-    call puts
-    pop ds
-    mov si, suffix
-    call puts
-    jmp finish
+    %include "report.inc"       ; prints "<prefix><count><suffix>", then finish
 
 ; IRQ0: count, then a non-specific EOI to the master.
 irq0:
