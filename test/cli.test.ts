@@ -83,6 +83,14 @@ describe('trapdiff CLI in-process', () => {
     expect(r.status).toBe(33);
   });
 
+  it('showcase --json prints one object with every run and no failures', () => {
+    const r = cliInProcess('showcase', '--json');
+    const out = JSON.parse(r.stdout) as { runs: Array<{ guest: string; asExpected: boolean; stop: string }>; failures: number };
+    expect(out.failures).toBe(0);
+    expect(out.runs.length).toBeGreaterThan(2);
+    expect(out.runs.every((run) => run.asExpected)).toBe(true);
+  });
+
   it('showcase (npm start) runs the showcase guests and says they behaved', () => {
     const r = cliInProcess('showcase');
     expect(r.stdout).toContain(`   | ${HELLO_BIOS}`);

@@ -21,11 +21,13 @@ usage:
   ${RUN_USAGE}
       Runs IMAGE; the guest's port 0xE9 and COM1 output goes to stdout, a report to stderr.
       Exit status: hlt/poweroff 0, isa-debug-exit the guest's (value << 1) | 1, error 1,
-      bad input 2, shutdown (triple fault) 3, instruction budget reached 4.
+      bad input 2, shutdown (triple fault) 3, instruction budget reached 4, livelock 5.
   ${DECODE_USAGE}
       Disassembles bytes with the CPU's own decoder.
-  trapdiff showcase          Runs the showcase guests of corpus/ (what npm start does).
-  trapdiff help              This text.
+  trapdiff showcase [--json]
+      Runs the showcase guests of corpus/ (what npm start does); --json: one object, {runs, failures}.
+  trapdiff help
+      This text.
 `;
 
 export function main(argv: readonly string[], io: CliIo): number {
