@@ -25,7 +25,7 @@ import {
 import { FIELDS, T_EXIT_INFO, W16, W32, W64, WNAT } from '../src/cpu/vmx/fields.js';
 import { FIELD_OFFSET, VMCS_LAUNCH_OFFSET, VMCS_LAYOUT_SIZE, fieldIndex } from '../src/cpu/vmx/vmcs.js';
 import { INVALID_PTR } from '../src/cpu/vmx/state.js';
-import { BOCHS_RUN_ROM } from '../src/crosscheck/peers.js';
+import { BOCHS_RUN_ROM } from '../src/peers/launch.js';
 import { run, type Run } from './helpers/exec.js';
 import type { Harness } from './helpers/harness.js';
 import { enterRing3 } from './helpers/idt.js';

@@ -1,14 +1,9 @@
-// Runners that execute a cross-check ROM and return its port 0xE9 transcript: v86 (in-process),
-// Bochs with VMX (../shared/peers/bochs-vmx/run-rom), QEMU (qemu-system-i386 -bios) and trapdiff
-// itself (src/machine). Each peer also names what the generator must leave out for it.
+// Runners that execute a cross-check ROM and return its port 0xE9 transcript: v86, Bochs with VMX
+// and QEMU (launched by src/peers/launch.ts) and trapdiff itself (src/machine). Each peer also
+// names what the generator must leave out for it.
 
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { AC, ID, RF } from '../cpu/constants.js';
+import { peerInstalled, runProcessPeer, runV86 } from '../peers/launch.js';
 import type { PeerProfile } from './generator.js';
 
 export type PeerName = 'v86' | 'bochs' | 'qemu' | 'trapdiff';
@@ -20,8 +15,6 @@ export interface Peer {
   run(rom: Uint8Array): Promise<string>;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
-export const BOCHS_RUN_ROM = resolve(here, '../../../shared/peers/bochs-vmx/run-rom');
 /** Guest transcripts end with this line (rom.ts 'finish'). */
 const END_MARK = 'END\n';
 /** A ROM of ~300 tests runs in well under a second on every peer; this bounds a hang. */
@@ -75,93 +68,22 @@ export const PROFILES: Record<PeerName, PeerProfile> = {
   trapdiff: profile('trapdiff', new Set(), AC | ID),
 };
 
-// ---- v86 ----
-interface V86Instance {
-  add_listener(ev: string, f: () => void): void;
-  destroy(): Promise<void>;
-  v86: { cpu: { io: { register_write(port: number, dev: unknown, f: (b: number) => void): void } } };
-}
-
+// ---- the emulators of src/peers/launch.ts ----
 function v86Peer(): Peer {
-  const require = createRequire(import.meta.url);
-  const wasm = join(dirname(require.resolve('v86')), 'v86.wasm');
   return {
     name: 'v86',
     profile: PROFILES.v86,
     async run(rom) {
-      const { V86 } = (await import('v86')) as unknown as { V86: new (o: object) => V86Instance };
-      // v86 maps a 128 KiB BIOS below 1 MiB: the ROM is its upper half.
-      const bios = new Uint8Array(0x20000);
-      bios.set(rom, 0x10000);
-      return new Promise((done) => {
-        const chunks: string[] = [];
-        let tail = '';
-        let finished = false;
-        const emu = new V86({ wasm_path: wasm, bios: { buffer: bios.buffer }, memory_size: 16 << 20, autostart: true, disable_speaker: true });
-        // v86 reports what it does not implement by a WebAssembly trap thrown from its timer
-        // callback: take it as the end of this run, not of the process.
-        const onPanic = (e: unknown): void => {
-          chunks.push(`\nV86-PANIC ${e instanceof Error ? e.message : String(e)}\n`);
-          finish();
-        };
-        process.on('uncaughtException', onPanic);
-        const finish = (): void => {
-          if (finished) return;
-          finished = true;
-          clearTimeout(timer);
-          process.off('uncaughtException', onPanic);
-          emu.destroy().catch(() => undefined).finally(() => done(chunks.join('')));
-        };
-        const timer = setTimeout(finish, RUN_SECONDS * 1000);
-        emu.add_listener('emulator-ready', () => {
-          emu.v86.cpu.io.register_write(0xe9, null, (b) => {
-            const c = String.fromCharCode(b);
-            chunks.push(c);
-            tail = (tail + c).slice(-END_MARK.length);
-            if (tail === END_MARK) finish();
-          });
-        });
-      });
+      const r = await runV86(rom, { memoryMiB: 16, endMark: END_MARK, seconds: RUN_SECONDS });
+      // A panic ends the transcript with what v86 lacked (the comparison reports it); a timeout
+      // leaves it without its END line.
+      return r.end === 'panic' ? `${r.output}\nV86-PANIC ${r.panic}\n` : r.output;
     },
   };
 }
 
-// ---- processes: Bochs and QEMU ----
-function runProcess(cmd: string, args: string[], outFile?: string): Promise<string> {
-  return new Promise((done, fail) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-    const out: Buffer[] = [];
-    p.stdout.on('data', (d: Buffer) => out.push(d));
-    p.on('error', fail);
-    p.on('close', () => done(outFile ? (existsSync(outFile) ? readFileSync(outFile, 'latin1') : '') : Buffer.concat(out).toString('latin1')));
-  });
-}
-
-function withRomFile<T>(rom: Uint8Array, f: (dir: string, path: string) => Promise<T>): Promise<T> {
-  const dir = mkdtempSync(join(tmpdir(), 'xcheck-'));
-  const path = join(dir, 'test.rom');
-  writeFileSync(path, rom);
-  return f(dir, path).finally(() => rmSync(dir, { recursive: true, force: true }));
-}
-
-function bochsPeer(): Peer {
-  return {
-    name: 'bochs',
-    profile: PROFILES.bochs,
-    run: (rom) => withRomFile(rom, (_dir, path) => runProcess(BOCHS_RUN_ROM, [path, String(RUN_SECONDS)])),
-  };
-}
-
-function qemuPeer(): Peer {
-  return {
-    name: 'qemu',
-    profile: PROFILES.qemu,
-    run: (rom) => withRomFile(rom, (dir, path) => {
-      const out = join(dir, 'e9.txt');
-      return runProcess('timeout', [String(RUN_SECONDS), 'qemu-system-i386', '-display', 'none', '-nodefaults', '-accel', 'tcg',
-        '-bios', path, '-device', 'isa-debug-exit,iobase=0xf4,iosize=1', '-debugcon', `file:${out}`], out);
-    }),
-  };
+function processPeer(name: 'bochs' | 'qemu'): Peer {
+  return { name, profile: PROFILES[name], run: (rom) => runProcessPeer(name, rom, { seconds: RUN_SECONDS }) };
 }
 
 // ---- trapdiff ----
@@ -185,16 +107,14 @@ function trapdiffPeer(): Peer {
 }
 
 export function peerAvailable(name: PeerName): boolean {
-  if (name === 'bochs') return existsSync(BOCHS_RUN_ROM);
-  if (name === 'qemu') return spawnSync('qemu-system-i386', ['--version']).status === 0;
-  return true;
+  return name === 'trapdiff' || peerInstalled(name);
 }
 
 export function makePeer(name: PeerName): Peer {
   switch (name) {
     case 'v86': return v86Peer();
-    case 'bochs': return bochsPeer();
-    case 'qemu': return qemuPeer();
+    case 'bochs':
+    case 'qemu': return processPeer(name);
     case 'trapdiff': return trapdiffPeer();
   }
 }
