@@ -66,18 +66,7 @@ tick:
 spurious:
     iret
 
-%include "print.inc"
-
-gdtr:   dw gdt_end - gdt - 1
-        dd 0xf0000 + gdt
-gdt:    dq 0
-        dq 0x00cf93000000ffff   ; 0x08: data, base 0, limit 4 GiB, writable
-gdt_end:
-
 prefix: db "apic timer: ", 0
 suffix: db " ticks", 10, 0
 
-    times 0xfff0 - ($ - $$) db 0xff
-reset:
-    jmp 0xf000:start        ; the reset vector, F000:FFF0
-    times 0x10000 - ($ - $$) db 0xff
+%include "rom-tail.inc"          ; print routines, the big-real-mode GDT, the reset vector
