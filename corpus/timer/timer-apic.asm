@@ -14,6 +14,8 @@ APIC    equ 0xfee00000
 COUNT   equ 0x500           ; the tick counter, in RAM (the ROM is read-only)
 NUMBUF  equ 0x510           ; the count as decimal text
 
+%include "bigreal.inc"
+
 start:
     cli
     xor ax, ax
@@ -26,16 +28,7 @@ start:
     mov word [0xff * 4], spurious   ; IVT 0xFF: the APIC's spurious vector
     mov word [0xff * 4 + 2], 0xf000
 
-    lgdt [cs:gdtr]          ; load FS with a flat 4 GiB data descriptor in protected mode,
-    mov eax, cr0            ; and come back: FS keeps its descriptor cache
-    or al, 1
-    mov cr0, eax
-    mov bx, 0x08
-    mov fs, bx
-    and al, 0xfe
-    mov cr0, eax
-    xor bx, bx
-    mov fs, bx              ; base 0 again; the 4 GiB limit stays
+    BIG_REAL_FS             ; FS: base 0, limit 4 GiB (bigreal.inc)
 
     mov dword [fs:dword APIC + 0xf0], 0x1ff     ; SVR: software-enabled, spurious vector 0xFF
     mov dword [fs:dword APIC + 0x3e0], 0x3      ; divide configuration: by 16

@@ -15,6 +15,8 @@ TICKS   equ 10
 COUNT   equ 0x500           ; the tick counter, in RAM (the ROM is read-only)
 NUMBUF  equ 0x510           ; the count as decimal text
 
+%include "bigreal.inc"
+
 start:
     cli
     xor ax, ax
@@ -25,16 +27,7 @@ start:
     mov word [8 * 4], irq0  ; IVT entry 8 (IRQ0 after the remap below)
     mov word [8 * 4 + 2], 0xf000
 
-    lgdt [cs:gdtr]          ; load FS with a flat 4 GiB data descriptor in protected mode,
-    mov eax, cr0            ; and come back: FS keeps its descriptor cache
-    or al, 1
-    mov cr0, eax
-    mov bx, 0x08
-    mov fs, bx
-    and al, 0xfe
-    mov cr0, eax
-    xor bx, bx
-    mov fs, bx              ; base 0 again; the 4 GiB limit stays
+    BIG_REAL_FS             ; FS: base 0, limit 4 GiB (bigreal.inc)
     mov dword [fs:dword 0xfee000f0], 0x1ff      ; SVR: APIC software-enabled, spurious vector 0xFF
     mov dword [fs:dword 0xfee00350], 0x700      ; LVT LINT0: ExtINT, unmasked
 
