@@ -74,9 +74,13 @@ export class Block {
 export function compileBlock(b: Block): CompiledBlock {
   const n = b.insns.length;
   const body: string[] = [];
+  // EIP is kept in a local between instructions: only a block's last instruction (A_END) may
+  // move EIP other than by its length; the others either fall through or fault (a throw) or
+  // stop unretired (noRetire), which return before the local is used again.
+  body.push('let eip = cpu.eip;');
   for (let k = 0; k < n; k++) {
     body.push(
-      `cpu.prevEip = cpu.eip; cpu.eip = (cpu.eip + ${b.insns[k].len}) >>> 0; h${k}(cpu, i${k});`,
+      `cpu.prevEip = eip; eip = (eip + ${b.insns[k].len}) >>> 0; cpu.eip = eip; h${k}(cpu, i${k});`,
       'if (cpu.noRetire) return; cpu.icount++;',
     );
     if (k < n - 1) body.push('if (cpu.icount >= stop || cpu.yieldBlock) return;');
