@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  CF, CR0_NE, CR0_PE, CR0_PG, CR4_PSE, CR4_VMXE, EXC_GP, EXC_UD, ESI, EDI, ECX, EDX, EAX, VM, ZF,
+  CF, CR0_NE, CR0_PE, CR0_PG, CR4_VMXE, EXC_GP, EXC_UD, ESI, EDI, ECX, EDX, EAX, VM, ZF,
 } from '../src/cpu/constants.js';
 import { FEAT_ECX_VMX } from '../src/cpu/cpuid.js';
 import { MSR_FEATURE_CONTROL } from '../src/cpu/msr.js';
@@ -29,11 +29,11 @@ import { BOCHS_RUN_ROM } from '../src/peers/launch.js';
 import { run, type Run } from './helpers/exec.js';
 import type { Harness } from './helpers/harness.js';
 import { enterRing3 } from './helpers/idt.js';
+import {
+  CURRENT_A, DATA, ENTRY_FAILURE_GUEST_STATE, resumeHostAt, VALID_A, VMCS_A, VMCS_B, VMXON, vmxReady, w,
+} from './helpers/vmx.js';
 import { compareOnRom, GDT_FLAT_R0, ROM_HEX, romEnd, romFlatSegments, romShutdown, romStart } from './helpers/rom.js';
 
-const PD = 0x20000;
-/** Physical addresses: the VMXON region, two VMCS regions, and a data page for memory operands. */
-const VMXON = 0x30000, VMCS_A = 0x31000, VMCS_B = 0x32000, DATA = 0x40000;
 const ALL_FLAGS = 0x8d5; // CF PF AF ZF SF OF
 const VMFAIL_INVALID = CF, VMFAIL_VALID = ZF, VMSUCCEED = 0;
 
@@ -44,6 +44,8 @@ interface Opts {
   prelude?: string;
   /** Read the VM-instruction error field afterwards (needs VMX operation). */
   readError?: boolean;
+  /** The field read instead of the VM-instruction error (default 0x4400). */
+  errorField?: number;
 }
 interface Outcome extends Run {
   /** Arithmetic flags right after the instruction under test. */
@@ -52,20 +54,6 @@ interface Outcome extends Run {
   error: number;
 }
 
-/** Identity-mapped 4-MiB page, paging and CR0.NE on, VMX enabled by FEATURE_CONTROL, regions stamped. */
-function vmxReady(h: Harness): void {
-  const { cpu, mem } = h;
-  cpu.vmx.supported = true;
-  mem.view.setUint32(PD, 0x87, true); // present, writable, user, 4 MiB
-  cpu.cr3 = PD;
-  cpu.cr4 = CR4_PSE | CR4_VMXE;
-  cpu.cr0 |= CR0_PG | CR0_NE;
-  cpu.updateMode();
-  cpu.msrs.set(MSR_FEATURE_CONTROL, 5n); // lock + VMX outside SMX
-  for (const r of [VMXON, VMCS_A, VMCS_B]) mem.view.setUint32(r, VMCS_REVISION_ID, true);
-  // Qword pointers at DATA: +0 VMXON, +8 VMCS A, +16 VMCS B.
-  [VMXON, VMCS_A, VMCS_B].forEach((p, k) => mem.view.setUint32(DATA + 8 * k, p, true));
-}
 
 /** Runs `prelude`, then `insn` with every arithmetic flag set, then captures flags and error. */
 function vmx(insn: string, o: Opts = {}): Outcome {
@@ -79,7 +67,7 @@ function vmx(insn: string, o: Opts = {}): Outcome {
     pushfd
     pop esi
     mov edi, -1
-    ${readError ? 'mov ebx, 0x4400\nvmread edi, ebx' : ''}`;
+    ${readError ? `mov ebx, ${o.errorField ?? 0x4400}\nvmread edi, ebx` : ''}`;
   const r = run('pm32', src, (h) => {
     vmxReady(h);
     o.setup?.(h);
@@ -90,17 +78,6 @@ function vmx(insn: string, o: Opts = {}): Outcome {
 function fault(insn: string, o: Opts = {}): number {
   return vmx(insn, { readError: false, ...o }).vector;
 }
-/** Prelude making VMCS A current (cleared first). */
-const CURRENT_A = `vmxon [${DATA}]\nvmclear [${DATA + 8}]\nvmptrld [${DATA + 8}]`;
-/** VMWRITE of `value` to field `encoding` as guest code. */
-const w = (encoding: number, value: number | string): string => `mov ebx, ${encoding}\nmov eax, ${value}\nvmwrite ebx, eax`;
-/**
- * Prelude making VMCS A current with controls and host state that pass VM entry's checks: every
- * control at its minimum (TRUE allowed 0-settings), host CR0/CR4 as they are now, flat selectors.
- */
-const VALID_A = [CURRENT_A, w(0x4000, CONTROL_MUST1[PIN]), w(0x4002, CONTROL_MUST1[PROC]), w(0x400c, CONTROL_MUST1[EXIT]),
-  w(0x4012, CONTROL_MUST1[ENTRY]), 'mov eax, cr0\nmov ebx, 0x6c00\nvmwrite ebx, eax', 'mov eax, cr4\nmov ebx, 0x6c04\nvmwrite ebx, eax',
-  w(0x0c02, 8), w(0x0c04, 0x10), w(0x0c06, 0x10), w(0x0c0c, 0x28)].join('\n');
 
 describe('enabling VMX', () => {
   it('CPUID.1:ECX.VMX is set where the machine offers VMX, clear elsewhere; CR4.VMXE is an implemented bit', () => {
@@ -340,10 +317,12 @@ describe('VMLAUNCH / VMRESUME / VMCALL', () => {
     const r = vmx('mov ax, ss\nmov ss, ax\nvmlaunch', { prelude: CURRENT_A });
     expect([r.flags, r.error]).toEqual([VMFAIL_VALID, 26]);
   });
-  it('a VMLAUNCH or VMRESUME whose controls and host state pass reaches VM entry (the next slice)', () => {
-    expect(() => vmx('vmlaunch', { prelude: VALID_A })).toThrow(/VMLAUNCH: VM entry is not implemented/);
-    const launched = `${VALID_A}\nmov dword [${VMCS_A + VMCS_LAUNCH_OFFSET}], 1`;
-    expect(() => vmx('vmresume', { prelude: launched })).toThrow(/VMRESUME: VM entry is not implemented/);
+  it('a VMLAUNCH or VMRESUME whose controls and host state pass reaches the guest-state checks', () => {
+    const launch = vmx('vmlaunch\nentered:', { prelude: `${VALID_A}\n${resumeHostAt('entered')}`, errorField: 0x4402 });
+    expect([launch.flags, launch.error]).toEqual([0, ENTRY_FAILURE_GUEST_STATE]);
+    const launched = `${VALID_A}\n${resumeHostAt('entered')}\nmov dword [${VMCS_A + VMCS_LAUNCH_OFFSET}], 1`;
+    const resume = vmx('vmresume\nentered:', { prelude: launched, errorField: 0x4402 });
+    expect([resume.flags, resume.error]).toEqual([0, ENTRY_FAILURE_GUEST_STATE]);
   });
   it('VMCALL in root operation: VMfailValid(1) (no dual-monitor treatment)', () => {
     const r = vmx('vmcall', { prelude: CURRENT_A });
@@ -356,14 +335,12 @@ describe('VM entry: checks of the controls (VMfailValid 7) and the host state (V
   const sec = proc | PROC_SECONDARY;
   /** VMLAUNCH after `writes` on top of the valid VMCS: the error number, or 'entry' when the checks pass. */
   function launch(...writes: string[]): number | 'entry' {
-    try {
-      const r = vmx('vmlaunch', { prelude: [VALID_A, ...writes].join('\n') });
-      expect(r.flags).toBe(VMFAIL_VALID);
-      return r.error;
-    } catch (e) {
-      if (e instanceof Error && /not implemented/.test(e.message)) return 'entry';
-      throw e;
-    }
+    const r = vmx('vmlaunch\nentered:', { prelude: [VALID_A, resumeHostAt('entered'), ...writes].join('\n') });
+    if (r.flags === VMFAIL_VALID) return r.error;
+    expect(r.flags).toBe(0); // host resumed after the VM-entry failure (RFLAGS = 2)
+    expect(vmx('vmlaunch\nentered:', { prelude: [VALID_A, resumeHostAt('entered'), ...writes].join('\n'), errorField: 0x4402 }).error)
+      .toBe(ENTRY_FAILURE_GUEST_STATE);
+    return 'entry';
   }
   it('control fields', () => {
     const cases: Array<[string, string[], number | 'entry']> = [
@@ -546,7 +523,7 @@ describe('snapshots', () => {
   it('saveState/restoreState carry the VMX state', () => {
     const r = vmx('nop', { prelude: CURRENT_A, readError: false });
     const s = r.cpu.saveState();
-    expect(s.vmx).toEqual({ on: true, vmxonPtr: VMXON, vmcsPtr: VMCS_A });
+    expect(s.vmx).toEqual({ on: true, vmxonPtr: VMXON, vmcsPtr: VMCS_A, nonRoot: false });
     r.cpu.reset();
     expect(r.cpu.vmx.on).toBe(false);
     r.cpu.restoreState(s);

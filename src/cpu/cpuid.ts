@@ -5,6 +5,7 @@
 
 import { EAX, EBX, ECX, EDX } from './constants.js';
 import type { Cpu } from './cpu.js';
+import { EXIT_REASON_CPUID, instructionExit } from './vmx/entry.js';
 import { MSR_BIOS_SIGN_ID, apicEnabled, miscEnable, MISC_LIMIT_CPUID, MISC_MONITOR_FSM } from './msr.js';
 
 /** Family 6, model 14 (Core Duo "Yonah"), stepping 8: EAX of leaf 1 and EDX after reset. */
@@ -54,6 +55,7 @@ function out(cpu: Cpu, a: number, b: number, c: number, d: number): void {
 
 /** Executes CPUID for leaf EAX (subleaf ECX) into EAX, EBX, ECX, EDX. */
 export function cpuid(cpu: Cpu): void {
+  if (cpu.vmx.nonRoot) return instructionExit(cpu, EXIT_REASON_CPUID); // unconditional in VMX non-root
   let leaf = cpu.regs[EAX] >>> 0;
   const sub = cpu.regs[ECX] >>> 0;
   const maxBasic = miscEnable(cpu) & MISC_LIMIT_CPUID ? 2 : MAX_BASIC;

@@ -13,6 +13,7 @@ import {
 } from '../segment-load.js';
 import { taskReturn } from '../tasks.js';
 import { skipSingleStep } from '../debug.js';
+import { EXIT_REASON_HLT, hltExits, instructionExit } from '../vmx/entry.js';
 
 /** Arithmetic flags plus TF, DF, NT: what POPF/IRET may always change (IF and IOPL excluded). */
 const BASE_FLAGS = 0x4dd5;
@@ -177,6 +178,7 @@ function iretToV86(cpu: Cpu, eip: number, cs: number, flags: number): void {
 
 const hlt: Exec = (cpu) => {
   if (cpu.cpl !== 0) cpu.fault(EXC_GP, 0);
+  if (hltExits(cpu)) return instructionExit(cpu, EXIT_REASON_HLT); // VMX non-root, "HLT exiting"
   cpu.halted = true;
   cpu.attention = true;
   cpu.events?.onHalt?.();

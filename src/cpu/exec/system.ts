@@ -3,8 +3,8 @@
 // WAIT of an FPU-less model and the UD0/UD1/UD2 encodings; the VMX instructions come from vmx/.
 
 import {
-  ACC_READ, AR_DB, AR_G, CR0_CD, CR0_EM, CR0_MP, CR0_NW, CR0_PE, CR0_PG, CR0_TS, CR0_WP, CR0_ET, CR0_NE,
-  CR0_AM, CR4_DE, CR4_PCE, CR4_PGE, CR4_PSE, CR4_TSD, CR4_VMXE, CS, EAX, ECX, EDX, ESP,
+  ACC_READ, AR_DB, CR0_DEFINED, AR_G, CR0_CD, CR0_EM, CR0_MP, CR0_NW, CR0_PE, CR0_PG, CR0_TS, CR0_WP, CR0_ET,
+  CR4_DE, CR4_PCE, CR4_PGE, CR4_PSE, CR4_TSD, CR4_VMXE, CS, EAX, ECX, EDX, ESP,
   EXC_GP, EXC_NM, EXC_UD, IF, RF, SS, VM,
 } from '../constants.js';
 import type { Cpu } from '../cpu.js';
@@ -19,9 +19,6 @@ import {
 import { CR4_IMPLEMENTED, crAllowedInVmx } from '../vmx/capabilities.js';
 import { handlers as vmx } from '../vmx/instructions.js';
 
-/** CR0 bits that exist; writes to the others are ignored (SDM 2.5: reserved CR0 bits). */
-const CR0_DEFINED = CR0_PE | CR0_MP | CR0_EM | CR0_TS | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_NW |
-  CR0_CD | CR0_PG;
 /**
  * CR4 bits this model supports; setting any other bit (PAE, MCE, OSFXSR, ...) is #GP(0). The list
  * lives with the VMX capabilities because IA32_VMX_CR4_FIXED1 must report exactly it; it has

@@ -1,8 +1,7 @@
 // The VMX instructions (SDM Vol. 3C chapter 30, "VMX Instruction Reference"), following each
-// pseudocode's order of #UD, #GP(0), VMfailInvalid and VMfailValid(error number) checks. VMX
-// non-root operation does not exist yet (VM entry is the next slice): where the pseudocode says
-// "ELSIF in VMX non-root operation THEN VM exit", rootOperationChecks() is the one place that
-// branch goes.
+// pseudocode's order of #UD, #GP(0), VMfailInvalid and VMfailValid(error number) checks. Where
+// the pseudocode says "ELSIF in VMX non-root operation THEN VM exit", rootOperationChecks() (and
+// VMXON, VMCALL themselves) make the exit (entry.ts).
 //
 // On this IA-32 model the register operands are 32 bits, natural-width fields are 32 bits and
 // physical addresses have 32 bits (IA32_VMX_BASIC[48] = 1): a VMXON/VMCS pointer with any of
@@ -16,6 +15,12 @@ import {
   crAllowedInVmx, INVEPT_SUPPORTED, inveptTypeSupported, INVVPID_SUPPORTED, invvpidTypeSupported, validEptp,
   VMCS_REVISION_ID,
 } from './capabilities.js';
+import {
+  controlsImplemented, entryFailure, EXIT_REASON_INVALID_GUEST_STATE, EXIT_REASON_INVEPT, EXIT_REASON_INVVPID,
+  EXIT_REASON_VMCALL, EXIT_REASON_VMCLEAR, EXIT_REASON_VMLAUNCH, EXIT_REASON_VMPTRLD, EXIT_REASON_VMPTRST,
+  EXIT_REASON_VMREAD, EXIT_REASON_VMRESUME, EXIT_REASON_VMWRITE, EXIT_REASON_VMXOFF, EXIT_REASON_VMXON,
+  guestStateCheck, instructionExit, loadGuestState,
+} from './entry.js';
 import { controlsValid, hostStateValid } from './entry-checks.js';
 import { FIELDS, VMCS_VM_INSTRUCTION_ERROR } from './fields.js';
 import { INVALID_PTR } from './state.js';
@@ -55,12 +60,17 @@ function vmFail(cpu: Cpu, error: number): void {
 /**
  * The opening of every VMX instruction but VMXON and VMCALL: #UD outside VMX operation, with
  * CR0.PE = 0 or in virtual-8086 mode (no IA-32e mode here, so no CS.L check); then #GP(0) at
- * CPL > 0. (The register-operand #UD of the memory-only forms is the decoder's.)
+ * CPL > 0. In VMX non-root operation the instruction is a VM exit instead (returns true: the
+ * caller stops). (The register-operand #UD of the memory-only forms is the decoder's.)
  */
-function rootOperationChecks(cpu: Cpu): void {
+function rootOperationChecks(cpu: Cpu, exitReason: number): boolean {
   if (!cpu.vmx.on || !cpu.protectedMode || cpu.v86) cpu.faultNoCode(EXC_UD);
-  // VMX non-root operation: "THEN VM exit" belongs here (next slice).
+  if (cpu.vmx.nonRoot) {
+    instructionExit(cpu, exitReason);
+    return true;
+  }
   if (cpu.cpl !== 0) cpu.fault(EXC_GP, 0);
+  return false;
 }
 
 /** High dword of the last readQword(); a module variable so reading a pointer allocates nothing. */
@@ -91,7 +101,7 @@ const vmxon_Mq: Exec = (cpu, i) => {
   if (!(cpu.cr4 & CR4_VMXE) || !cpu.protectedMode || cpu.v86) cpu.faultNoCode(EXC_UD);
   const vmx = cpu.vmx;
   if (vmx.on) {
-    // (VMX non-root operation: VM exit, next slice.)
+    if (vmx.nonRoot) return instructionExit(cpu, EXIT_REASON_VMXON);
     if (cpu.cpl !== 0) cpu.fault(EXC_GP, 0);
     vmFail(cpu, VMXERR_VMXON_IN_ROOT);
     return;
@@ -118,7 +128,7 @@ const vmxon_Mq: Exec = (cpu, i) => {
 
 /** No dual-monitor treatment of SMIs and SMM on this model, so VMXOFF never fails. */
 const vmxoff: Exec = (cpu) => {
-  rootOperationChecks(cpu);
+  if (rootOperationChecks(cpu, EXIT_REASON_VMXOFF)) return;
   cpu.vmx.reset();
   vmSucceed(cpu);
 };
@@ -126,7 +136,7 @@ const vmxoff: Exec = (cpu) => {
 // ---------------------------------------------------------------- VMCS pointer instructions
 
 const vmclear_Mq: Exec = (cpu, i) => {
-  rootOperationChecks(cpu);
+  if (rootOperationChecks(cpu, EXIT_REASON_VMCLEAR)) return;
   const addr = readQword(cpu, i) >>> 0;
   if (!validPointer(addr)) return vmFail(cpu, VMXERR_VMCLEAR_INVALID_ADDR);
   if (addr === cpu.vmx.vmxonPtr) return vmFail(cpu, VMXERR_VMCLEAR_VMXON_PTR);
@@ -137,7 +147,7 @@ const vmclear_Mq: Exec = (cpu, i) => {
 };
 
 const vmptrld_Mq: Exec = (cpu, i) => {
-  rootOperationChecks(cpu);
+  if (rootOperationChecks(cpu, EXIT_REASON_VMPTRLD)) return;
   const addr = readQword(cpu, i) >>> 0;
   if (!validPointer(addr)) return vmFail(cpu, VMXERR_VMPTRLD_INVALID_ADDR);
   if (addr === cpu.vmx.vmxonPtr) return vmFail(cpu, VMXERR_VMPTRLD_VMXON_PTR);
@@ -149,7 +159,7 @@ const vmptrld_Mq: Exec = (cpu, i) => {
 
 /** VMPTRST: both dwords are checked for writing before either is written. */
 const vmptrst_Mq: Exec = (cpu, i) => {
-  rootOperationChecks(cpu);
+  if (rootOperationChecks(cpu, EXIT_REASON_VMPTRST)) return;
   const lin = cpu.linear(i.seg, cpu.ea(i), 8, true);
   cpu.probeWrite(lin, 8);
   const user = cpu.cpl === 3, ptr = cpu.vmx.vmcsPtr;
@@ -161,7 +171,7 @@ const vmptrst_Mq: Exec = (cpu, i) => {
 // ---------------------------------------------------------------- VMREAD / VMWRITE
 
 const vmread_EdGd: Exec = (cpu, i) => {
-  rootOperationChecks(cpu);
+  if (rootOperationChecks(cpu, EXIT_REASON_VMREAD)) return;
   const ptr = cpu.vmx.vmcsPtr;
   if (ptr === INVALID_PTR) return vmFailInvalid(cpu);
   const encoding = cpu.regs[i.reg];
@@ -175,7 +185,7 @@ const vmread_EdGd: Exec = (cpu, i) => {
 
 /** The source operand is read (and may fault) once a current VMCS is known to exist, as Bochs does. */
 const vmwrite_GdEd: Exec = (cpu, i) => {
-  rootOperationChecks(cpu);
+  if (rootOperationChecks(cpu, EXIT_REASON_VMWRITE)) return;
   const ptr = cpu.vmx.vmcsPtr;
   if (ptr === INVALID_PTR) return vmFailInvalid(cpu);
   const v = i.mod === 3 ? cpu.regs[i.rm] : cpu.read32(i.seg, cpu.ea(i));
@@ -190,20 +200,23 @@ const vmwrite_GdEd: Exec = (cpu, i) => {
 // ---------------------------------------------------------------- VMLAUNCH / VMRESUME / VMCALL
 
 /**
- * VM entry proper, once the controls and the host state passed (SDM 26.3-26.6): guest-state
- * checks (failure: a VM exit with reason 33), guest-state loading, MSR loading (reason 34),
- * event injection, and the launch state set to launched after a VMLAUNCH. It is the next slice
- * of the VT-x issue; until it lands, an attempt that gets this far stops the emulator rather
- * than pretending.
+ * VM entry proper, once the controls and the host state passed (SDM 26.3): the guest-state
+ * checks (failure: a VM-entry failure exit, reason 33), then guest-state loading into the CPU,
+ * the launch state set to launched after a VMLAUNCH, and VMX non-root operation. A VMCS using
+ * a control whose non-root behaviour is not implemented yet (entry.ts) is refused with
+ * VMfailValid(7) after the guest-state checks, so that no guest runs with wrong semantics.
  */
-export function vmEntry(_cpu: Cpu, launch: boolean): void {
-  throw new Error(`${launch ? 'VMLAUNCH' : 'VMRESUME'}: VM entry is not implemented yet`);
+export function vmEntry(cpu: Cpu, launch: boolean): void {
+  const qualification = guestStateCheck(cpu);
+  if (qualification >= 0) return entryFailure(cpu, EXIT_REASON_INVALID_GUEST_STATE, qualification);
+  if (!controlsImplemented(cpu)) return vmFailValid(cpu, VMXERR_ENTRY_CONTROLS);
+  loadGuestState(cpu, launch);
 }
 
 /** VMLAUNCH and VMRESUME up to the guest (SDM 30.3 VMLAUNCH/VMRESUME, 26.1, 26.2). */
 function entryInstruction(launch: boolean): Exec {
   return (cpu) => {
-    rootOperationChecks(cpu);
+    if (rootOperationChecks(cpu, launch ? EXIT_REASON_VMLAUNCH : EXIT_REASON_VMRESUME)) return;
     const ptr = cpu.vmx.vmcsPtr;
     if (ptr === INVALID_PTR) return vmFailInvalid(cpu);
     // Blocking by MOV SS: this instruction follows a MOV SS or POP SS.
@@ -222,7 +235,7 @@ function entryInstruction(launch: boolean): Exec {
  */
 const vmcall: Exec = (cpu) => {
   if (!cpu.vmx.on) cpu.faultNoCode(EXC_UD);
-  // (VMX non-root operation: VM exit, next slice.)
+  if (cpu.vmx.nonRoot) return instructionExit(cpu, EXIT_REASON_VMCALL);
   if (cpu.v86) cpu.faultNoCode(EXC_UD);
   if (cpu.cpl !== 0) cpu.fault(EXC_GP, 0);
   vmFail(cpu, VMXERR_VMCALL_IN_ROOT);
@@ -237,7 +250,7 @@ const vmcall: Exec = (cpu) => {
  */
 const invept_GdMo: Exec = (cpu, i) => {
   if (!INVEPT_SUPPORTED) cpu.faultNoCode(EXC_UD);
-  rootOperationChecks(cpu);
+  if (rootOperationChecks(cpu, EXIT_REASON_INVEPT)) return;
   const type = cpu.regs[i.reg] >>> 0;
   if (!inveptTypeSupported(type)) return vmFail(cpu, VMXERR_INVALID_INVEPT_INVVPID);
   readDescriptor(cpu, i);
@@ -252,7 +265,7 @@ const invept_GdMo: Exec = (cpu, i) => {
  */
 const invvpid_GdMo: Exec = (cpu, i) => {
   if (!INVVPID_SUPPORTED) cpu.faultNoCode(EXC_UD);
-  rootOperationChecks(cpu);
+  if (rootOperationChecks(cpu, EXIT_REASON_INVVPID)) return;
   const type = cpu.regs[i.reg] >>> 0;
   if (!invvpidTypeSupported(type)) return vmFail(cpu, VMXERR_INVALID_INVEPT_INVVPID);
   readDescriptor(cpu, i);

@@ -9,6 +9,7 @@ export interface VmxSnapshot {
   on: boolean;
   vmxonPtr: number;
   vmcsPtr: number;
+  nonRoot: boolean;
 }
 
 export class VmxState {
@@ -24,18 +25,21 @@ export class VmxState {
   vmxonPtr = INVALID_PTR;
   /** Physical address of the current VMCS, or INVALID_PTR. */
   vmcsPtr = INVALID_PTR;
+  /** In VMX non-root operation: from a successful VM entry until the next VM exit (entry.ts). */
+  nonRoot = false;
 
   /** RESET (and VMXOFF): outside VMX operation, no VMXON region, no current VMCS. */
   reset(): void {
-    this.on = false;
+    this.on = this.nonRoot = false;
     this.vmxonPtr = this.vmcsPtr = INVALID_PTR;
   }
   save(): VmxSnapshot {
-    return { on: this.on, vmxonPtr: this.vmxonPtr, vmcsPtr: this.vmcsPtr };
+    return { on: this.on, vmxonPtr: this.vmxonPtr, vmcsPtr: this.vmcsPtr, nonRoot: this.nonRoot };
   }
   restore(s: VmxSnapshot): void {
     this.on = s.on;
     this.vmxonPtr = s.vmxonPtr;
     this.vmcsPtr = s.vmcsPtr;
+    this.nonRoot = s.nonRoot ?? false; // snapshots taken before VM entry existed lack it
   }
 }

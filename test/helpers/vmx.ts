@@ -1,0 +1,51 @@
+// VMX test set-up shared by the VMX test files: a machine ready for VMXON (paging, CR0/CR4 fixed
+// bits, FEATURE_CONTROL) and guest-code snippets that make a VMCS current and fill it through
+// VMWRITE.
+
+import { CR0_NE, CR0_PG, CR4_PSE, CR4_VMXE } from '../../src/cpu/constants.js';
+import { MSR_FEATURE_CONTROL } from '../../src/cpu/msr.js';
+import { CONTROL_MUST1, VMCS_REVISION_ID } from '../../src/cpu/vmx/capabilities.js';
+import { ENTRY, EXIT, PIN, PROC } from '../../src/cpu/vmx/controls.js';
+import type { Harness } from './harness.js';
+
+export const PD = 0x20000;
+/** Physical addresses: the VMXON region, two VMCS regions, and a data page for memory operands. */
+export const VMXON = 0x30000, VMCS_A = 0x31000, VMCS_B = 0x32000, DATA = 0x40000;
+
+/** Identity-mapped 4-MiB page, paging and CR0.NE on, VMX enabled by FEATURE_CONTROL, regions stamped. */
+export function vmxReady(h: Harness): void {
+  const { cpu, mem } = h;
+  cpu.vmx.supported = true;
+  mem.view.setUint32(PD, 0x87, true); // present, writable, user, 4 MiB
+  cpu.cr3 = PD;
+  cpu.cr4 = CR4_PSE | CR4_VMXE;
+  cpu.cr0 |= CR0_PG | CR0_NE;
+  cpu.updateMode();
+  cpu.msrs.set(MSR_FEATURE_CONTROL, 5n); // lock + VMX outside SMX
+  for (const r of [VMXON, VMCS_A, VMCS_B]) mem.view.setUint32(r, VMCS_REVISION_ID, true);
+  // Qword pointers at DATA: +0 VMXON, +8 VMCS A, +16 VMCS B.
+  [VMXON, VMCS_A, VMCS_B].forEach((p, k) => mem.view.setUint32(DATA + 8 * k, p, true));
+}
+
+/** Prelude making VMCS A current (cleared first). */
+export const CURRENT_A = `vmxon [${DATA}]\nvmclear [${DATA + 8}]\nvmptrld [${DATA + 8}]`;
+/** VMWRITE of `value` (a number or a NASM expression) to field `encoding` as guest code. */
+export const w = (encoding: number, value: number | string): string =>
+  `mov ebx, ${encoding}\nmov eax, ${value}\nvmwrite ebx, eax`;
+/** VMWRITE of control register `cr` as it is now to field `encoding`. */
+export const wCr = (encoding: number, cr: number): string => `mov eax, cr${cr}\nmov ebx, ${encoding}\nvmwrite ebx, eax`;
+/**
+ * Prelude making VMCS A current with controls and host state that pass VM entry's checks: every
+ * control at its minimum (TRUE allowed 0-settings), host CR0/CR4 as they are now, flat selectors.
+ */
+export const VALID_A = [CURRENT_A, w(0x4000, CONTROL_MUST1[PIN]), w(0x4002, CONTROL_MUST1[PROC]),
+  w(0x400c, CONTROL_MUST1[EXIT]), w(0x4012, CONTROL_MUST1[ENTRY]), wCr(0x6c00, 0), wCr(0x6c04, 4),
+  w(0x0c02, 8), w(0x0c04, 0x10), w(0x0c06, 0x10), w(0x0c0c, 0x28)].join('\n');
+/**
+ * The rest of a host state a VM exit can resume: CR3 as it is now, and RSP as it is now with RIP
+ * at the NASM label `label`.
+ */
+export const resumeHostAt = (label: string): string =>
+  [wCr(0x6c02, 3), w(0x6c16, label), 'mov eax, esp\nmov ebx, 0x6c14\nvmwrite ebx, eax'].join('\n');
+/** Exit reason of a VM-entry failure due to invalid guest state: 33 with bit 31 set. */
+export const ENTRY_FAILURE_GUEST_STATE = (0x80000000 | 33) | 0;
