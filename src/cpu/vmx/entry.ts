@@ -38,6 +38,7 @@ const H_CR0 = 0x6c00, H_CR3 = 0x6c02, H_CR4 = 0x6c04, H_FS_BASE = 0x6c06, H_TR_B
   H_RSP = 0x6c14, H_RIP = 0x6c16;
 const X_REASON = 0x4402, X_INTERRUPTION_INFO = 0x4404, X_IDT_VECTORING = 0x4408, X_INSTRUCTION_LENGTH = 0x440c,
   X_QUALIFICATION = 0x6400;
+const C_EXCEPTION_BITMAP = 0x4004;
 const MSR_DEBUGCTL = 0x1d9, MSR_PAT = 0x277;
 
 /** Basic exit reasons (Appendix C) this slice produces. */
@@ -68,7 +69,7 @@ export function controlsImplemented(cpu: Cpu): boolean {
   if (vmcsRead(cpu, VMCS_PIN_CONTROLS) !== CONTROL_MUST1[PIN]) return false;
   if (proc & ~PROC_IMPLEMENTED || proc & (PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING)) return false;
   if (proc & PROC_SECONDARY && vmcsRead(cpu, VMCS_PROC2_CONTROLS) !== CONTROL_MUST1[PROC2]) return false;
-  if (vmcsRead(cpu, 0x4004) !== 0) return false; // exception bitmap: exception exits not modelled
+  if (vmcsRead(cpu, C_EXCEPTION_BITMAP) !== 0) return false; // exception exits not modelled yet
   if (vmcsRead(cpu, VMCS_EXIT_CONTROLS) & ~(CONTROL_MUST1[EXIT] | EXIT_SAVE_DEBUG | EXIT_SAVE_PAT | EXIT_LOAD_PAT)) return false;
   if (vmcsRead(cpu, VMCS_ENTRY_CONTROLS) & ~(CONTROL_MUST1[ENTRY] | ENTRY_LOAD_DEBUG | ENTRY_LOAD_PAT)) return false;
   return vmcsRead(cpu, VMCS_ENTRY_INTERRUPTION_INFO) >= 0 && vmcsRead(cpu, VMCS_ENTRY_MSR_LOAD_COUNT) === 0 &&
