@@ -715,13 +715,9 @@ export class Cpu {
         }
         this.faultStreak++;
         this.events?.onException?.(FAULT.vector, FAULT.errorCode, FAULT.hasError, this.eip);
-        this.deliverFault(FAULT.vector, FAULT.errorCode, FAULT.hasError);
+        deliverException(this, FAULT.vector, FAULT.errorCode, FAULT.hasError);
       }
     }
-  }
-  /** Delivers an exception; a fault raised while delivering is handled by the delivery code. */
-  private deliverFault(vector: number, errorCode: number, hasError: boolean): void {
-    deliverException(this, vector, errorCode, hasError);
   }
   /**
    * Handles what is pending between instructions: NMI, INTR, halt. Returns false when the CPU

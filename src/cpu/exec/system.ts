@@ -19,13 +19,6 @@ import {
 import { CR4_IMPLEMENTED, crAllowedInVmx } from '../vmx/capabilities.js';
 import { handlers as vmx } from '../vmx/instructions.js';
 
-/**
- * CR4 bits this model supports; setting any other bit (PAE, MCE, OSFXSR, ...) is #GP(0). The list
- * lives with the VMX capabilities because IA32_VMX_CR4_FIXED1 must report exactly it; it has
- * VMXE when CPUID reports VMX.
- */
-export const CR4_SUPPORTED = CR4_IMPLEMENTED;
-
 /** CPL 0 outside virtual-8086 mode (real mode counts as CPL 0), else #GP(0). */
 function requireCpl0(cpu: Cpu): void {
   if (cpu.cpl !== 0 || cpu.v86) cpu.fault(EXC_GP, 0);
@@ -70,8 +63,13 @@ export function writeCr0(cpu: Cpu, v: number): void {
   if (!(next & CR0_PE)) cpu.setCpl(0);
   cpu.updateMode();
 }
+/**
+ * MOV to CR4: a bit outside CR4_IMPLEMENTED (PAE, MCE, OSFXSR, ...) is #GP(0), and so is VMXE
+ * where the machine does not offer VMX. The list lives with the VMX capabilities because
+ * IA32_VMX_CR4_FIXED1 must report exactly it.
+ */
 function writeCr4(cpu: Cpu, v: number): void {
-  if (v & ~CR4_SUPPORTED || (v & CR4_VMXE && !cpu.vmx.supported) || (cpu.vmx.on && !crAllowedInVmx(4, v))) {
+  if (v & ~CR4_IMPLEMENTED || (v & CR4_VMXE && !cpu.vmx.supported) || (cpu.vmx.on && !crAllowedInVmx(4, v))) {
     cpu.fault(EXC_GP, 0);
   }
   const changed = cpu.cr4 ^ v;
