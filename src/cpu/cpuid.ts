@@ -5,7 +5,7 @@
 
 import { EAX, EBX, ECX, EDX } from './constants.js';
 import type { Cpu } from './cpu.js';
-import { EXIT_REASON_CPUID, instructionExit } from './vmx/entry.js';
+import { EXIT_REASON_CPUID, instructionExit } from './vmx/exit.js';
 import { MSR_BIOS_SIGN_ID, apicEnabled, miscEnable, MISC_LIMIT_CPUID, MISC_MONITOR_FSM } from './msr.js';
 
 /** Family 6, model 14 (Core Duo "Yonah"), stepping 8: EAX of leaf 1 and EDX after reset. */

@@ -13,7 +13,7 @@ import {
 } from '../segment-load.js';
 import { taskReturn } from '../tasks.js';
 import { skipSingleStep } from '../debug.js';
-import { EXIT_REASON_HLT, hltExits, instructionExit } from '../vmx/entry.js';
+import { EXIT_REASON_HLT, hltExits, instructionExit } from '../vmx/exit.js';
 
 /** Arithmetic flags plus TF, DF, NT: what POPF/IRET may always change (IF and IOPL excluded). */
 const BASE_FLAGS = 0x4dd5;

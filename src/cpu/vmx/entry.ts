@@ -1,7 +1,6 @@
-// VM entry past the checks of entry-checks.ts (SDM Vol. 3C 26.3: guest-state checks and loading)
-// and VM exits (27: recording the exit, saving the guest state, loading the host state), for an
-// IA-32 processor: natural-width fields are 32 bits, there is no IA-32e mode, and CR4.PAE cannot
-// be set on this model (so no PDPTE checks or loads). VMX non-root operation is the flag
+// VM entry past the checks of entry-checks.ts (SDM Vol. 3C 26.3: guest-state checks and loading;
+// VM exits are exit.ts), for an IA-32 processor: natural-width fields are 32 bits, there is no
+// IA-32e mode, and CR4.PAE cannot be set on this model (so no PDPTE checks or loads). VMX non-root operation is the flag
 // cpu.vmx.nonRoot; the instructions that exit check it (cpuid.ts, exec/interrupt.ts HLT,
 // instructions.ts).
 //
@@ -10,9 +9,9 @@
 // injection, MSR-load/store lists, and any VM-execution control whose exits or effects the
 // non-root CPU does not model yet (everything but HLT exiting).
 
-import { ESP, CR0_DEFINED, CR0_ET, CR0_PE, CR0_PG, CS, SS, TR, LDTR, AR_UNUSABLE, AR_P, AR_S, AR_G, AR_DB, VM, IF, TF } from '../constants.js';
+import { ESP, CR0_DEFINED, CR0_ET, CR0_PE, CR0_PG, CS, SS, TR, LDTR, AR_UNUSABLE, AR_P, AR_S, AR_G, VM, IF, TF } from '../constants.js';
 import type { Cpu } from '../cpu.js';
-import { MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_EIP, sysenterMsr, validTypeBytes } from '../msr.js';
+import { MSR_DEBUGCTL, MSR_PAT, MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_EIP, validTypeBytes } from '../msr.js';
 import { flushTlb } from '../paging.js';
 import { ACTIVITY_HLT, ACTIVITY_SHUTDOWN, CONTROL_MUST1, crAllowedInVmx, VMCS_REVISION_ID } from './capabilities.js';
 import {
@@ -20,39 +19,15 @@ import {
   PROC2, PROC2_UNRESTRICTED_GUEST, PROC_CR3_LOAD_EXITING, PROC_CR3_STORE_EXITING, PROC_HLT_EXITING, PROC_SECONDARY,
 } from './controls.js';
 import {
+  BLOCK_MOV_SS, BLOCK_NMI, BLOCK_SMI, BLOCK_STI, VMCS_EXCEPTION_BITMAP, G_ACTIVITY, G_AR, G_BASE, G_CR0, G_CR3, G_CR4, G_DEBUGCTL, G_DR7, G_GDTR_BASE, G_GDTR_LIMIT, G_IDTR_BASE, G_IDTR_LIMIT, G_INTERRUPTIBILITY, G_LIMIT, G_LINK, G_PAT, G_PENDING_DEBUG, G_RFLAGS, G_RIP, G_RSP, G_SEL, G_SYSENTER_CS, G_SYSENTER_EIP, G_SYSENTER_ESP,
   VMCS_ENTRY_CONTROLS, VMCS_ENTRY_INTERRUPTION_INFO, VMCS_ENTRY_MSR_LOAD_COUNT, VMCS_EXIT_CONTROLS,
   VMCS_EXIT_MSR_LOAD_COUNT, VMCS_EXIT_MSR_STORE_COUNT, VMCS_PIN_CONTROLS, VMCS_PROC2_CONTROLS, VMCS_PROC_CONTROLS,
 } from './fields.js';
-import { revisionId, setLaunched, vmcsRead, vmcsWrite } from './vmcs.js';
+import { qword, revisionId, setLaunched, vmcsRead } from './vmcs.js';
 
-// Field encodings used here only (Appendix B).
-const G_SEL = 0x0800, G_LIMIT = 0x4800, G_AR = 0x4814, G_BASE = 0x6806; // + 2 * segment (ES..TR order)
-const G_GDTR_LIMIT = 0x4810, G_IDTR_LIMIT = 0x4812, G_GDTR_BASE = 0x6816, G_IDTR_BASE = 0x6818;
-const G_LINK = 0x2800, G_DEBUGCTL = 0x2802, G_PAT = 0x2804;
-const G_INTERRUPTIBILITY = 0x4824, G_ACTIVITY = 0x4826, G_SYSENTER_CS = 0x482a;
-const G_CR0 = 0x6800, G_CR3 = 0x6802, G_CR4 = 0x6804, G_DR7 = 0x681a, G_RSP = 0x681c, G_RIP = 0x681e,
-  G_RFLAGS = 0x6820, G_PENDING_DEBUG = 0x6822, G_SYSENTER_ESP = 0x6824, G_SYSENTER_EIP = 0x6826;
-const H_SEL = 0x0c00, H_PAT = 0x2c00, H_SYSENTER_CS = 0x4c00; // H_SEL + 2 * segment, ES..GS then TR at 0x0c0c
-const H_CR0 = 0x6c00, H_CR3 = 0x6c02, H_CR4 = 0x6c04, H_FS_BASE = 0x6c06, H_TR_BASE = 0x6c0a,
-  H_GDTR_BASE = 0x6c0c, H_IDTR_BASE = 0x6c0e, H_SYSENTER_ESP = 0x6c10, H_SYSENTER_EIP = 0x6c12,
-  H_RSP = 0x6c14, H_RIP = 0x6c16;
-const X_REASON = 0x4402, X_INTERRUPTION_INFO = 0x4404, X_IDT_VECTORING = 0x4408, X_INSTRUCTION_LENGTH = 0x440c,
-  X_QUALIFICATION = 0x6400;
-const C_EXCEPTION_BITMAP = 0x4004;
-const MSR_DEBUGCTL = 0x1d9, MSR_PAT = 0x277;
-
-/** Basic exit reasons (Appendix C) this slice produces. */
-export const EXIT_REASON_CPUID = 10, EXIT_REASON_HLT = 12, EXIT_REASON_VMCALL = 18, EXIT_REASON_VMCLEAR = 19,
-  EXIT_REASON_VMLAUNCH = 20, EXIT_REASON_VMPTRLD = 21, EXIT_REASON_VMPTRST = 22, EXIT_REASON_VMREAD = 23,
-  EXIT_REASON_VMRESUME = 24, EXIT_REASON_VMWRITE = 25, EXIT_REASON_VMXOFF = 26, EXIT_REASON_VMXON = 27,
-  EXIT_REASON_INVALID_GUEST_STATE = 33, EXIT_REASON_INVEPT = 50, EXIT_REASON_INVVPID = 53;
-/** Bit 31 of the exit reason: VM-entry failure (26.8). */
-export const EXIT_REASON_ENTRY_FAILURE = 0x80000000 | 0;
 /** Exit qualifications of an invalid-guest-state entry failure (26.8): default, invalid VMCS link pointer. */
 export const QUAL_GUEST_STATE = 0, QUAL_LINK_POINTER = 4;
 
-/** Interruptibility-state bits (24.4.2). */
-const BLOCK_STI = 1, BLOCK_MOV_SS = 2, BLOCK_SMI = 4, BLOCK_NMI = 8;
 /** RFLAGS bits that must be 0 (31:22, 15, 5, 3) and bit 1 that must be 1 (26.3.1.4). */
 const RFLAGS_RESERVED0 = (0xffc00000 | (1 << 15) | (1 << 5) | (1 << 3)) | 0, RFLAGS_FIXED1 = 2;
 
@@ -69,7 +44,7 @@ export function controlsImplemented(cpu: Cpu): boolean {
   if (vmcsRead(cpu, VMCS_PIN_CONTROLS) !== CONTROL_MUST1[PIN]) return false;
   if (proc & ~PROC_IMPLEMENTED || proc & (PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING)) return false;
   if (proc & PROC_SECONDARY && vmcsRead(cpu, VMCS_PROC2_CONTROLS) !== CONTROL_MUST1[PROC2]) return false;
-  if (vmcsRead(cpu, C_EXCEPTION_BITMAP) !== 0) return false; // exception exits not modelled yet
+  if (vmcsRead(cpu, VMCS_EXCEPTION_BITMAP) !== 0) return false; // exception exits not modelled yet
   if (vmcsRead(cpu, VMCS_EXIT_CONTROLS) & ~(CONTROL_MUST1[EXIT] | EXIT_SAVE_DEBUG | EXIT_SAVE_PAT | EXIT_LOAD_PAT)) return false;
   if (vmcsRead(cpu, VMCS_ENTRY_CONTROLS) & ~(CONTROL_MUST1[ENTRY] | ENTRY_LOAD_DEBUG | ENTRY_LOAD_PAT)) return false;
   return vmcsRead(cpu, VMCS_ENTRY_INTERRUPTION_INFO) >= 0 && vmcsRead(cpu, VMCS_ENTRY_MSR_LOAD_COUNT) === 0 &&
@@ -77,11 +52,6 @@ export function controlsImplemented(cpu: Cpu): boolean {
 }
 
 // ---------------------------------------------------------------- guest-state checks (26.3.1)
-
-/** A 64-bit field as a bigint. */
-function qword(cpu: Cpu, encoding: number): bigint {
-  return (BigInt(vmcsRead(cpu, encoding | 1) >>> 0) << 32n) | BigInt(vmcsRead(cpu, encoding) >>> 0);
-}
 
 /** The G flag agrees with the limit: bits 11:0 not all 1 need G = 0, bits 31:20 not 0 need G = 1. */
 function granularityOk(limit: number, ar: number): boolean {
@@ -221,118 +191,4 @@ export function loadGuestState(cpu: Cpu, launch: boolean): void {
   cpu.vmx.nonRoot = true;
   cpu.setCpl((cpu.segAr[SS] >> 5) & 3); // also recomputes the mode state
   cpu.attention = true;
-}
-
-// ---------------------------------------------------------------- VM exits (27)
-
-/** Saves the guest state into the current VMCS (27.3). `rip` is the RIP to resume at. */
-function saveGuestState(cpu: Cpu, rip: number): void {
-  const exit = vmcsRead(cpu, VMCS_EXIT_CONTROLS);
-  vmcsWrite(cpu, G_CR0, cpu.cr0);
-  vmcsWrite(cpu, G_CR3, cpu.cr3);
-  vmcsWrite(cpu, G_CR4, cpu.cr4);
-  if (exit & EXIT_SAVE_DEBUG) {
-    vmcsWrite(cpu, G_DR7, cpu.dr[7]);
-    vmcsWrite(cpu, G_DEBUGCTL, Number((cpu.msrs.get(MSR_DEBUGCTL) ?? 0n) & 0xffffffffn) | 0);
-  }
-  if (exit & EXIT_SAVE_PAT) {
-    const pat = cpu.msrs.get(MSR_PAT) ?? 0x0007040600070406n;
-    vmcsWrite(cpu, G_PAT, Number(pat & 0xffffffffn) | 0);
-    vmcsWrite(cpu, G_PAT | 1, Number(pat >> 32n) | 0);
-  }
-  for (let s = 0; s < 8; s++) {
-    vmcsWrite(cpu, G_SEL + 2 * s, cpu.seg[s]);
-    vmcsWrite(cpu, G_BASE + 2 * s, cpu.segBase[s]);
-    vmcsWrite(cpu, G_LIMIT + 2 * s, cpu.segLimit[s]);
-    vmcsWrite(cpu, G_AR + 2 * s, cpu.segAr[s]);
-  }
-  vmcsWrite(cpu, G_GDTR_BASE, cpu.gdtrBase);
-  vmcsWrite(cpu, G_GDTR_LIMIT, cpu.gdtrLimit);
-  vmcsWrite(cpu, G_IDTR_BASE, cpu.idtrBase);
-  vmcsWrite(cpu, G_IDTR_LIMIT, cpu.idtrLimit);
-  vmcsWrite(cpu, G_RSP, cpu.regs[ESP]);
-  vmcsWrite(cpu, G_RIP, rip);
-  vmcsWrite(cpu, G_RFLAGS, cpu.getEflags());
-  vmcsWrite(cpu, G_SYSENTER_CS, sysenterMsr(cpu, MSR_SYSENTER_CS));
-  vmcsWrite(cpu, G_SYSENTER_ESP, sysenterMsr(cpu, MSR_SYSENTER_ESP));
-  vmcsWrite(cpu, G_SYSENTER_EIP, sysenterMsr(cpu, MSR_SYSENTER_EIP));
-  vmcsWrite(cpu, G_ACTIVITY, cpu.halted ? ACTIVITY_HLT : 0);
-  // An instruction-caused exit happens before the instruction completes: the shadow of the
-  // instruction before it (if any) is still in force for the exiting instruction.
-  const shadow = cpu.shadowAt === cpu.icount;
-  const intr = (shadow ? (cpu.inhibitDebugAt === cpu.icount ? BLOCK_MOV_SS : BLOCK_STI) : 0) | (cpu.nmiBlocked ? BLOCK_NMI : 0);
-  vmcsWrite(cpu, G_INTERRUPTIBILITY, intr);
-  vmcsWrite(cpu, G_PENDING_DEBUG, 0);
-}
-
-/** Host CS/SS/DS/ES/FS/GS cache values after a VM exit (27.5.2): flat, ring 0, 32-bit, page-granular. */
-const HOST_CODE_AR = 11 | AR_S | AR_P | AR_DB | AR_G, HOST_DATA_AR = 3 | AR_S | AR_P | AR_DB | AR_G;
-const HOST_TR_AR = 11 | AR_P;
-
-/** Loads the host state (27.5) and leaves non-root operation: the end of every VM exit. */
-function loadHostState(cpu: Cpu): void {
-  const exit = vmcsRead(cpu, VMCS_EXIT_CONTROLS);
-  cpu.cr0 = (vmcsRead(cpu, H_CR0) & CR0_DEFINED) | CR0_ET;
-  cpu.cr3 = vmcsRead(cpu, H_CR3);
-  cpu.cr4 = vmcsRead(cpu, H_CR4);
-  cpu.dr[7] = 0x400;
-  cpu.msrs.set(MSR_DEBUGCTL, 0n);
-  cpu.msrs.set(MSR_SYSENTER_CS, BigInt(vmcsRead(cpu, H_SYSENTER_CS) >>> 0));
-  cpu.msrs.set(MSR_SYSENTER_ESP, BigInt(vmcsRead(cpu, H_SYSENTER_ESP) >>> 0));
-  cpu.msrs.set(MSR_SYSENTER_EIP, BigInt(vmcsRead(cpu, H_SYSENTER_EIP) >>> 0));
-  if (exit & EXIT_LOAD_PAT) cpu.msrs.set(MSR_PAT, qword(cpu, H_PAT));
-  cpu.setEflags(2);
-  for (let s = 0; s < 6; s++) {
-    const sel = vmcsRead(cpu, H_SEL + 2 * s);
-    const base = s === 4 || s === 5 ? vmcsRead(cpu, H_FS_BASE + 2 * (s - 4)) : 0;
-    // A null data selector leaves the register unusable (CS and SS are never null: 26.2.3).
-    if (s !== CS && sel === 0) cpu.setSegCache(s, 0, base, 0, AR_UNUSABLE);
-    else cpu.setSegCache(s, sel, base, 0xffffffff, s === CS ? HOST_CODE_AR : HOST_DATA_AR);
-  }
-  cpu.setSegCache(TR, vmcsRead(cpu, H_SEL + 2 * 6), vmcsRead(cpu, H_TR_BASE), 0x67, HOST_TR_AR);
-  cpu.setSegCache(LDTR, 0, 0, 0, AR_UNUSABLE);
-  cpu.gdtrBase = vmcsRead(cpu, H_GDTR_BASE);
-  cpu.idtrBase = vmcsRead(cpu, H_IDTR_BASE);
-  cpu.gdtrLimit = cpu.idtrLimit = 0xffff;
-  cpu.regs[ESP] = vmcsRead(cpu, H_RSP);
-  cpu.eip = vmcsRead(cpu, H_RIP) >>> 0;
-  flushTlb(cpu, false);
-  cpu.halted = false;
-  cpu.shadowAt = cpu.inhibitDebugAt = -1;
-  // Every VM exit clears the valid bit of the VM-entry interruption-information field (24.8.3).
-  vmcsWrite(cpu, VMCS_ENTRY_INTERRUPTION_INFO, vmcsRead(cpu, VMCS_ENTRY_INTERRUPTION_INFO) & 0x7fffffff);
-  cpu.vmx.nonRoot = false;
-  cpu.setCpl(0);
-  cpu.attention = true;
-}
-
-/** Records the basic exit information (27.2): reason, qualification, no event information. */
-function recordExit(cpu: Cpu, reason: number, qualification: number): void {
-  vmcsWrite(cpu, X_REASON, reason);
-  vmcsWrite(cpu, X_QUALIFICATION, qualification);
-  vmcsWrite(cpu, X_INTERRUPTION_INFO, 0);
-  vmcsWrite(cpu, X_IDT_VECTORING, 0);
-}
-
-/** VM-entry failure during or after the guest-state checks (26.8): a VM exit without guest state saved. */
-export function entryFailure(cpu: Cpu, basicReason: number, qualification: number): void {
-  recordExit(cpu, basicReason | EXIT_REASON_ENTRY_FAILURE, qualification);
-  loadHostState(cpu);
-}
-
-/**
- * A VM exit caused by the instruction executing now (cpu.prevEip .. cpu.eip), before it has any
- * effect: the guest resumes at that instruction; its length is recorded (27.2.4).
- */
-export function instructionExit(cpu: Cpu, reason: number): void {
-  recordExit(cpu, reason, 0);
-  vmcsWrite(cpu, X_INSTRUCTION_LENGTH, (cpu.eip - cpu.prevEip) & 0xf);
-  cpu.halted = false;
-  saveGuestState(cpu, cpu.prevEip);
-  loadHostState(cpu);
-}
-
-/** HLT in non-root operation: a VM exit when "HLT exiting" is 1 (25.1.3). */
-export function hltExits(cpu: Cpu): boolean {
-  return cpu.vmx.nonRoot && (vmcsRead(cpu, VMCS_PROC_CONTROLS) & PROC_HLT_EXITING) !== 0;
 }

@@ -15,13 +15,13 @@ import {
   crAllowedInVmx, INVEPT_SUPPORTED, inveptTypeSupported, INVVPID_SUPPORTED, invvpidTypeSupported, validEptp,
   VMCS_REVISION_ID,
 } from './capabilities.js';
-import {
-  controlsImplemented, entryFailure, EXIT_REASON_INVALID_GUEST_STATE, EXIT_REASON_INVEPT, EXIT_REASON_INVVPID,
-  EXIT_REASON_VMCALL, EXIT_REASON_VMCLEAR, EXIT_REASON_VMLAUNCH, EXIT_REASON_VMPTRLD, EXIT_REASON_VMPTRST,
-  EXIT_REASON_VMREAD, EXIT_REASON_VMRESUME, EXIT_REASON_VMWRITE, EXIT_REASON_VMXOFF, EXIT_REASON_VMXON,
-  guestStateCheck, instructionExit, loadGuestState,
-} from './entry.js';
+import { controlsImplemented, guestStateCheck, loadGuestState } from './entry.js';
 import { controlsValid, hostStateValid } from './entry-checks.js';
+import {
+  entryFailure, EXIT_REASON_INVALID_GUEST_STATE, EXIT_REASON_INVEPT, EXIT_REASON_INVVPID, EXIT_REASON_VMCALL,
+  EXIT_REASON_VMCLEAR, EXIT_REASON_VMLAUNCH, EXIT_REASON_VMPTRLD, EXIT_REASON_VMPTRST, EXIT_REASON_VMREAD,
+  EXIT_REASON_VMRESUME, EXIT_REASON_VMWRITE, EXIT_REASON_VMXOFF, EXIT_REASON_VMXON, instructionExit,
+} from './exit.js';
 import { FIELDS, VMCS_VM_INSTRUCTION_ERROR } from './fields.js';
 import { INVALID_PTR } from './state.js';
 import { fieldIndex, isLaunched, readField, revisionId, setLaunched, vmcsWrite, writeField } from './vmcs.js';

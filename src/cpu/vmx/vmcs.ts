@@ -112,3 +112,8 @@ export function isLaunched(cpu: Cpu, ptr: number): boolean {
 export function setLaunched(cpu: Cpu, ptr: number, launched: boolean): void {
   cpu.writePhys32(ptr + VMCS_LAUNCH_OFFSET, launched ? LAUNCH_LAUNCHED : LAUNCH_CLEAR);
 }
+
+/** A 64-bit field of the current VMCS as a bigint. */
+export function qword(cpu: Cpu, encoding: number): bigint {
+  return (BigInt(vmcsRead(cpu, encoding | 1) >>> 0) << 32n) | BigInt(vmcsRead(cpu, encoding) >>> 0);
+}
