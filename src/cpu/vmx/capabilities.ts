@@ -91,8 +91,10 @@ const VMX_BASIC = BigInt(VMCS_REVISION_ID) | (BASIC_REGION_SIZE << 32n) | BASIC_
 export const PREEMPTION_TIMER_RATE = 5;
 export const ACTIVITY_HLT = 1, ACTIVITY_SHUTDOWN = 2;
 export const CR3_TARGET_COUNT = 4;
+/** Recommended maximum entries of each MSR list: 512 x (N + 1) with N in bits 27:25 (msr-lists.ts). */
+export const MSR_LIST_MAX = 512;
 const VMX_MISC = BigInt(PREEMPTION_TIMER_RATE) | (1n << BigInt(5 + ACTIVITY_HLT)) |
-  (1n << BigInt(5 + ACTIVITY_SHUTDOWN)) | (BigInt(CR3_TARGET_COUNT) << 16n);
+  (1n << BigInt(5 + ACTIVITY_SHUTDOWN)) | (BigInt(CR3_TARGET_COUNT) << 16n) | (BigInt(MSR_LIST_MAX / 512 - 1) << 25n);
 
 /** CR0 bits fixed to 1 in VMX operation (A.7): PE, NE, PG; none is fixed to 0. */
 export const CR0_FIXED0 = CR0_PE | CR0_NE | CR0_PG;

@@ -6,7 +6,7 @@
 //
 // Not implemented yet, each refused at VM entry as invalid control fields (VMfailValid(7), a
 // defined outcome rather than a guest running with the wrong semantics; docs/VMX.md): event
-// injection, MSR-load/store lists, and any VM-execution control whose exits or effects the
+// injection, and any VM-execution control whose exits or effects the
 // non-root CPU does not model yet (everything but HLT exiting).
 
 import { ESP, CR0_DEFINED, CR0_ET, CR0_PE, CR0_PG, CS, SS, TR, LDTR, AR_UNUSABLE, AR_P, AR_S, AR_G, VM, IF, TF } from '../constants.js';
@@ -20,8 +20,8 @@ import {
 } from './controls.js';
 import {
   BLOCK_MOV_SS, BLOCK_NMI, BLOCK_SMI, BLOCK_STI, VMCS_EXCEPTION_BITMAP, G_ACTIVITY, G_AR, G_BASE, G_CR0, G_CR3, G_CR4, G_DEBUGCTL, G_DR7, G_GDTR_BASE, G_GDTR_LIMIT, G_IDTR_BASE, G_IDTR_LIMIT, G_INTERRUPTIBILITY, G_LIMIT, G_LINK, G_PAT, G_PENDING_DEBUG, G_RFLAGS, G_RIP, G_RSP, G_SEL, G_SYSENTER_CS, G_SYSENTER_EIP, G_SYSENTER_ESP,
-  VMCS_ENTRY_CONTROLS, VMCS_ENTRY_INTERRUPTION_INFO, VMCS_ENTRY_MSR_LOAD_COUNT, VMCS_EXIT_CONTROLS,
-  VMCS_EXIT_MSR_LOAD_COUNT, VMCS_EXIT_MSR_STORE_COUNT, VMCS_PIN_CONTROLS, VMCS_PROC2_CONTROLS, VMCS_PROC_CONTROLS,
+  VMCS_ENTRY_CONTROLS, VMCS_ENTRY_INTERRUPTION_INFO, VMCS_EXIT_CONTROLS,
+  VMCS_PIN_CONTROLS, VMCS_PROC2_CONTROLS, VMCS_PROC_CONTROLS,
 } from './fields.js';
 import { qword, revisionId, setLaunched, vmcsRead } from './vmcs.js';
 
@@ -47,8 +47,7 @@ export function controlsImplemented(cpu: Cpu): boolean {
   if (vmcsRead(cpu, VMCS_EXCEPTION_BITMAP) !== 0) return false; // exception exits not modelled yet
   if (vmcsRead(cpu, VMCS_EXIT_CONTROLS) & ~(CONTROL_MUST1[EXIT] | EXIT_SAVE_DEBUG | EXIT_SAVE_PAT | EXIT_LOAD_PAT)) return false;
   if (vmcsRead(cpu, VMCS_ENTRY_CONTROLS) & ~(CONTROL_MUST1[ENTRY] | ENTRY_LOAD_DEBUG | ENTRY_LOAD_PAT)) return false;
-  return vmcsRead(cpu, VMCS_ENTRY_INTERRUPTION_INFO) >= 0 && vmcsRead(cpu, VMCS_ENTRY_MSR_LOAD_COUNT) === 0 &&
-    vmcsRead(cpu, VMCS_EXIT_MSR_STORE_COUNT) === 0 && vmcsRead(cpu, VMCS_EXIT_MSR_LOAD_COUNT) === 0;
+  return vmcsRead(cpu, VMCS_ENTRY_INTERRUPTION_INFO) >= 0;
 }
 
 // ---------------------------------------------------------------- guest-state checks (26.3.1)
@@ -152,8 +151,11 @@ export function guestStateCheck(cpu: Cpu): number {
 
 // ---------------------------------------------------------------- guest-state loading (26.3.2)
 
-/** Loads the guest state of the current VMCS (checked) and enters non-root operation. */
-export function loadGuestState(cpu: Cpu, launch: boolean): void {
+/**
+ * Loads the guest registers of the current VMCS (checked; 26.3.2.1-26.3.2.3). The VM-entry
+ * MSR-load list comes next (msr-lists.ts), then enterGuest.
+ */
+export function loadGuestState(cpu: Cpu): void {
   const entry = vmcsRead(cpu, VMCS_ENTRY_CONTROLS);
   cpu.cr0 = (vmcsRead(cpu, G_CR0) & CR0_DEFINED) | CR0_ET;
   cpu.cr3 = vmcsRead(cpu, G_CR3);
@@ -180,6 +182,14 @@ export function loadGuestState(cpu: Cpu, launch: boolean): void {
   cpu.eip = vmcsRead(cpu, G_RIP) >>> 0;
   // No VPID/EPT tagging of TLB entries yet: guest and host translations must not mix.
   flushTlb(cpu, false);
+  cpu.setCpl((cpu.segAr[SS] >> 5) & 3); // also recomputes the mode state
+}
+
+/**
+ * The end of a successful VM entry, once the guest registers and MSRs are loaded: the activity
+ * and interruptibility state (26.3.2.5), the launch state after a VMLAUNCH, non-root operation.
+ */
+export function enterGuest(cpu: Cpu, launch: boolean): void {
   const activity = vmcsRead(cpu, G_ACTIVITY), intr = vmcsRead(cpu, G_INTERRUPTIBILITY);
   cpu.halted = activity === ACTIVITY_HLT;
   if (activity === ACTIVITY_SHUTDOWN) cpu.shutdown = true;
@@ -189,6 +199,5 @@ export function loadGuestState(cpu: Cpu, launch: boolean): void {
   cpu.nmiBlocked = (intr & BLOCK_NMI) !== 0;
   if (launch) setLaunched(cpu, cpu.vmx.vmcsPtr, true);
   cpu.vmx.nonRoot = true;
-  cpu.setCpl((cpu.segAr[SS] >> 5) & 3); // also recomputes the mode state
   cpu.attention = true;
 }

@@ -1,7 +1,8 @@
 // VM exits (SDM Vol. 3C chapter 27): recording the exit information, saving the guest state and
-// loading the host state, for an IA-32 processor. Every exit of non-root operation ends here; the
-// places that decide an exit (an instruction, an event, a VM-entry failure) call one of the
-// exported functions below.
+// the guest MSRs of the VM-exit MSR-store list, loading the host state and the MSRs of the VM-exit
+// MSR-load list, and VMX aborts (27.7), for an IA-32 processor. Every exit of non-root operation
+// ends here; the places that decide an exit (an instruction, an event, a VM-entry failure) call
+// one of the exported functions below.
 
 import { AR_UNUSABLE, AR_P, AR_S, AR_G, AR_DB, CR0_DEFINED, CR0_ET, CS, ESP, LDTR, TR } from '../constants.js';
 import type { Cpu } from '../cpu.js';
@@ -14,10 +15,13 @@ import {
   G_GDTR_BASE, G_GDTR_LIMIT, G_IDTR_BASE, G_IDTR_LIMIT, G_INTERRUPTIBILITY, G_LIMIT, G_PAT, G_PENDING_DEBUG,
   G_RFLAGS, G_RIP, G_RSP, G_SEL, G_SYSENTER_CS, G_SYSENTER_EIP, G_SYSENTER_ESP, H_CR0, H_CR3, H_CR4,
   H_FS_BASE, H_GDTR_BASE, H_IDTR_BASE, H_PAT, H_RIP, H_RSP, H_SEL, H_SYSENTER_CS, H_SYSENTER_EIP,
-  H_SYSENTER_ESP, H_TR_BASE, VMCS_ENTRY_INTERRUPTION_INFO, VMCS_EXIT_CONTROLS, VMCS_PROC_CONTROLS,
+  H_SYSENTER_ESP, H_TR_BASE, VMCS_ENTRY_INTERRUPTION_INFO, VMCS_EXIT_CONTROLS, VMCS_EXIT_MSR_LOAD_ADDR,
+  VMCS_EXIT_MSR_LOAD_COUNT, VMCS_EXIT_MSR_STORE_ADDR, VMCS_EXIT_MSR_STORE_COUNT, VMCS_PROC_CONTROLS,
   X_IDT_VECTORING, X_INSTRUCTION_LENGTH, X_INTERRUPTION_INFO, X_QUALIFICATION, X_REASON,
 } from './fields.js';
-import { qword, vmcsRead, vmcsWrite } from './vmcs.js';
+import { hostStateValid } from './entry-checks.js';
+import { LIST_DONE, LIST_TOO_LONG, loadMsrList, storeMsrList } from './msr-lists.js';
+import { qword, VMCS_ABORT_OFFSET, vmcsRead, vmcsWrite } from './vmcs.js';
 
 /** Basic exit reasons (Appendix C) that apply to an IA-32 processor of this model. */
 export const EXIT_REASON_EXCEPTION_NMI = 0, EXIT_REASON_EXTERNAL_INTERRUPT = 1, EXIT_REASON_TRIPLE_FAULT = 2,
@@ -35,6 +39,30 @@ export const EXIT_REASON_EXCEPTION_NMI = 0, EXIT_REASON_EXTERNAL_INTERRUPT = 1, 
   EXIT_REASON_INVVPID = 53, EXIT_REASON_WBINVD = 54;
 /** Bit 31 of the exit reason: VM-entry failure (26.8). */
 export const EXIT_REASON_ENTRY_FAILURE = 0x80000000 | 0;
+
+/**
+ * VMX-abort indicators (27.7) this model writes: a failure storing a guest MSR (27.4), a current
+ * VMCS corrupted (a host state VM entry would refuse, written to the region while the guest ran:
+ * this model reads the region at each exit), a failure loading a host MSR (27.6), and the
+ * machine-check this model makes of an MSR list longer than IA32_VMX_MISC allows (msr-lists.ts).
+ * (2, host PDPTEs, cannot happen: CR4.PAE cannot be set on this model.)
+ */
+export const ABORT_SAVING_GUEST_MSRS = 1, ABORT_VMCS_CORRUPTED = 3, ABORT_LOADING_HOST_MSRS = 4,
+  ABORT_MACHINE_CHECK = 5;
+
+/**
+ * VMX abort (27.7): the indicator goes to bytes 4-7 of the current VMCS region and the processor
+ * enters the VMX-abort shutdown state, from which only RESET wakes it (no SMX on this model).
+ */
+function vmxAbort(cpu: Cpu, indicator: number): void {
+  cpu.writePhys32(cpu.vmx.vmcsPtr + VMCS_ABORT_OFFSET, indicator);
+  cpu.vmx.nonRoot = false;
+  cpu.halted = false;
+  cpu.shutdown = true;
+  cpu.attention = true;
+}
+/** A failed MSR list's abort: the machine-check choice for an overlong list, else `indicator`. */
+const listAbort = (result: number, indicator: number): number => result === LIST_TOO_LONG ? ABORT_MACHINE_CHECK : indicator;
 
 /** Saves the guest state into the current VMCS (27.3). `rip` is the RIP to resume at. */
 function saveGuestState(cpu: Cpu, rip: number): void {
@@ -80,8 +108,12 @@ function saveGuestState(cpu: Cpu, rip: number): void {
 const HOST_CODE_AR = 11 | AR_S | AR_P | AR_DB | AR_G, HOST_DATA_AR = 3 | AR_S | AR_P | AR_DB | AR_G;
 const HOST_TR_AR = 11 | AR_P;
 
-/** Loads the host state (27.5) and leaves non-root operation: the end of every VM exit. */
+/**
+ * Loads the host state (27.5) and leaves non-root operation, then the VM-exit MSR-load list
+ * (27.6): the end of every VM exit. A host state VM entry would refuse is a VMX abort.
+ */
 function loadHostState(cpu: Cpu): void {
+  if (!hostStateValid(cpu)) return vmxAbort(cpu, ABORT_VMCS_CORRUPTED);
   const exit = vmcsRead(cpu, VMCS_EXIT_CONTROLS);
   cpu.cr0 = (vmcsRead(cpu, H_CR0) & CR0_DEFINED) | CR0_ET;
   cpu.cr3 = vmcsRead(cpu, H_CR3);
@@ -115,6 +147,16 @@ function loadHostState(cpu: Cpu): void {
   cpu.vmx.nonRoot = false;
   cpu.setCpl(0);
   cpu.attention = true;
+  const loaded = loadMsrList(cpu, VMCS_EXIT_MSR_LOAD_ADDR, VMCS_EXIT_MSR_LOAD_COUNT);
+  if (loaded !== LIST_DONE) vmxAbort(cpu, listAbort(loaded, ABORT_LOADING_HOST_MSRS));
+}
+
+/** Saves the guest state and the VM-exit MSR-store list, then loads the host (27.3-27.6). */
+function exitToHost(cpu: Cpu, rip: number): void {
+  saveGuestState(cpu, rip);
+  const stored = storeMsrList(cpu, VMCS_EXIT_MSR_STORE_ADDR, VMCS_EXIT_MSR_STORE_COUNT);
+  if (stored !== LIST_DONE) return vmxAbort(cpu, listAbort(stored, ABORT_SAVING_GUEST_MSRS));
+  loadHostState(cpu);
 }
 
 /** Records the basic exit information (27.2): reason, qualification, no event information. */
@@ -139,8 +181,7 @@ export function instructionExit(cpu: Cpu, reason: number): void {
   recordExit(cpu, reason, 0);
   vmcsWrite(cpu, X_INSTRUCTION_LENGTH, (cpu.eip - cpu.prevEip) & 0xf);
   cpu.halted = false;
-  saveGuestState(cpu, cpu.prevEip);
-  loadHostState(cpu);
+  exitToHost(cpu, cpu.prevEip);
 }
 
 /** HLT in non-root operation: a VM exit when "HLT exiting" is 1 (25.1.3). */

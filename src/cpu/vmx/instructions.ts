@@ -15,14 +15,15 @@ import {
   crAllowedInVmx, INVEPT_SUPPORTED, inveptTypeSupported, INVVPID_SUPPORTED, invvpidTypeSupported, validEptp,
   VMCS_REVISION_ID,
 } from './capabilities.js';
-import { controlsImplemented, guestStateCheck, loadGuestState } from './entry.js';
+import { controlsImplemented, enterGuest, guestStateCheck, loadGuestState } from './entry.js';
 import { controlsValid, hostStateValid } from './entry-checks.js';
 import {
-  entryFailure, EXIT_REASON_INVALID_GUEST_STATE, EXIT_REASON_INVEPT, EXIT_REASON_INVVPID, EXIT_REASON_VMCALL,
+  entryFailure, EXIT_REASON_INVALID_GUEST_STATE, EXIT_REASON_INVEPT, EXIT_REASON_MACHINE_CHECK, EXIT_REASON_MSR_LOADING, EXIT_REASON_INVVPID, EXIT_REASON_VMCALL,
   EXIT_REASON_VMCLEAR, EXIT_REASON_VMLAUNCH, EXIT_REASON_VMPTRLD, EXIT_REASON_VMPTRST, EXIT_REASON_VMREAD,
   EXIT_REASON_VMRESUME, EXIT_REASON_VMWRITE, EXIT_REASON_VMXOFF, EXIT_REASON_VMXON, instructionExit,
 } from './exit.js';
-import { FIELDS, VMCS_VM_INSTRUCTION_ERROR } from './fields.js';
+import { FIELDS, VMCS_ENTRY_MSR_LOAD_ADDR, VMCS_ENTRY_MSR_LOAD_COUNT, VMCS_VM_INSTRUCTION_ERROR } from './fields.js';
+import { LIST_DONE, LIST_TOO_LONG, loadMsrList } from './msr-lists.js';
 import { INVALID_PTR } from './state.js';
 import { fieldIndex, isLaunched, readField, revisionId, setLaunched, vmcsWrite, writeField } from './vmcs.js';
 
@@ -200,17 +201,23 @@ const vmwrite_GdEd: Exec = (cpu, i) => {
 // ---------------------------------------------------------------- VMLAUNCH / VMRESUME / VMCALL
 
 /**
- * VM entry proper, once the controls and the host state passed (SDM 26.3): the guest-state
- * checks (failure: a VM-entry failure exit, reason 33), then guest-state loading into the CPU,
- * the launch state set to launched after a VMLAUNCH, and VMX non-root operation. A VMCS using
- * a control whose non-root behaviour is not implemented yet (entry.ts) is refused with
- * VMfailValid(7) after the guest-state checks, so that no guest runs with wrong semantics.
+ * VM entry proper, once the controls and the host state passed (SDM 26.3, 26.4): the guest-state
+ * checks (failure: a VM-entry failure exit, reason 33), guest-state loading into the CPU, the
+ * VM-entry MSR-load list (failure: reason 34, the failing entry's number as qualification; an
+ * overlong list: reason 41, msr-lists.ts), then the launch state set to launched after a
+ * VMLAUNCH and VMX non-root operation. A VMCS using a control whose non-root behaviour is not
+ * implemented yet (entry.ts) is refused with VMfailValid(7) after the guest-state checks, so that
+ * no guest runs with wrong semantics.
  */
 export function vmEntry(cpu: Cpu, launch: boolean): void {
   const qualification = guestStateCheck(cpu);
   if (qualification >= 0) return entryFailure(cpu, EXIT_REASON_INVALID_GUEST_STATE, qualification);
   if (!controlsImplemented(cpu)) return vmFailValid(cpu, VMXERR_ENTRY_CONTROLS);
-  loadGuestState(cpu, launch);
+  loadGuestState(cpu);
+  const loaded = loadMsrList(cpu, VMCS_ENTRY_MSR_LOAD_ADDR, VMCS_ENTRY_MSR_LOAD_COUNT);
+  if (loaded === LIST_TOO_LONG) return entryFailure(cpu, EXIT_REASON_MACHINE_CHECK, 0);
+  if (loaded !== LIST_DONE) return entryFailure(cpu, EXIT_REASON_MSR_LOADING, loaded);
+  enterGuest(cpu, launch);
 }
 
 /** VMLAUNCH and VMRESUME up to the guest (SDM 30.3 VMLAUNCH/VMRESUME, 26.1, 26.2). */
