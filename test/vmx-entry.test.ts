@@ -5,62 +5,16 @@
 
 import { describe, expect, it } from 'vitest';
 import { AR_UNUSABLE, CS, DS, ES, ESP, LDTR, SS, TR, ZF } from '../src/cpu/constants.js';
-import type { Cpu } from '../src/cpu/cpu.js';
 import { MSR_SYSENTER_CS, MSR_SYSENTER_EIP, MSR_SYSENTER_ESP } from '../src/cpu/msr.js';
 import { CONTROL_MUST1 } from '../src/cpu/vmx/capabilities.js';
 import { PROC, PROC_HLT_EXITING, PROC_IO_BITMAPS } from '../src/cpu/vmx/controls.js';
 import { isLaunched, vmcsRead } from '../src/cpu/vmx/vmcs.js';
-import { asm, CODE_BASE, GDT_BASE, IDT_BASE, makeCpu, step, type Harness } from './helpers/harness.js';
+import { GDT_BASE, IDT_BASE } from './helpers/harness.js';
 import { run } from './helpers/exec.js';
-import { DATA, ENTRY_FAILURE_GUEST_STATE, resumeHostAt, VALID_A, VMCS_A, VMCS_B, vmxReady, w, wCr } from './helpers/vmx.js';
-
-const GUEST_RSP = 0x8000, TSS = 0x3000;
-/** Where the program records its path (1: VMLAUNCH fell through, 2: host resumed) and labels. */
-const PATH = DATA + 0x100, LABEL_INSN = DATA + 0x104, LABEL_NEXT = DATA + 0x108, EXITS = DATA + 0x10c;
-const FELL_THROUGH = 1, HOST_RESUMED = 2;
-
-/** A flat ring-0 32-bit guest: the host's CRs and GDT, CS 08H, data 10H, TR 28H, LDTR unusable. */
-const GUEST_FLAT = [
-  wCr(0x6800, 0), wCr(0x6802, 3), wCr(0x6804, 4),
-  ...[0, 1, 2, 3, 4, 5].flatMap((s) => [w(0x0800 + 2 * s, s === CS ? 8 : 0x10), w(0x6806 + 2 * s, 0),
-    w(0x4800 + 2 * s, -1), w(0x4814 + 2 * s, s === CS ? 0xc09b : 0xc093)]),
-  w(0x080c, 0), w(0x4820, AR_UNUSABLE),
-  w(0x080e, 0x28), w(0x6814, TSS), w(0x480e, 0x67), w(0x4822, 0x8b),
-  w(0x6816, GDT_BASE), w(0x4810, 0x37), w(0x6818, IDT_BASE), w(0x4812, 0x7ff),
-  w(0x681c, GUEST_RSP), w(0x681e, 'guest'), w(0x6820, 2),
-  w(0x2800, -1), w(0x2801, -1),
-].join('\n');
-
-/**
- * The host program: the valid VMCS A, `writes` on top, `entry` (VMLAUNCH), the guest code and
- * the host code run after a VM exit.
- */
-function program(writes: string[], guest: string, host = '', entry = 'vmlaunch'): string {
-  return `${VALID_A}
-    ${GUEST_FLAT}
-    ${resumeHostAt('host')}
-    ${writes.join('\n')}
-    mov dword [${LABEL_INSN}], guest_insn
-    mov dword [${LABEL_NEXT}], guest_next
-    ${entry}
-    mov dword [${PATH}], ${FELL_THROUGH}
-    jmp done
-  guest:
-    ${guest}
-    jmp $
-  host:
-    mov dword [${PATH}], ${HOST_RESUMED}
-    ${host}
-  done:`;
-}
-const rd = (h: Harness, a: number): number => h.mem.view.getUint32(a, true);
-
-/** Runs a VMLAUNCH whose guest state has `writes` on top of the flat guest's. */
-function launch(writes: string[], guest = 'guest_insn: cpuid\nguest_next:', host = '') {
-  const r = run('pm32', program(writes, guest, host), vmxReady);
-  expect(r.vector).toBe(-1);
-  return r;
-}
+import {
+  ENTRY_FAILURE_GUEST_STATE, enterGuest, EXITS, FELL_THROUGH, GUEST_RSP, HOST_RESUMED, LABEL_INSN, LABEL_NEXT,
+  launch, PATH, program, rd, TSS, VMCS_A, VMCS_B, vmxReady, w,
+} from './helpers/vmx.js';
 
 describe('VM entry: guest-state checks (VM-entry failure, exit reason 33 | 80000000H)', () => {
   const cases: Array<[string, string[], number]> = [
@@ -128,15 +82,6 @@ describe('VM entry: guest-state checks (VM-entry failure, exit reason 33 | 80000
     expect(enterGuest([w(0x6820, 0x102), w(0x4826, 1), w(0x6822, 0x4000)]).halted).toBe(true);
   });
 });
-
-/** Steps a program until the CPU is in VMX non-root operation. */
-function enterGuest(writes: string[]): Cpu {
-  const h = makeCpu('pm32', asm(program(writes, 'guest_insn: nop\nguest_next:'), 32, CODE_BASE));
-  vmxReady(h);
-  for (let n = 0; n < 10000 && !h.cpu.vmx.nonRoot; n++) step(h.cpu, 1);
-  expect(h.cpu.vmx.nonRoot).toBe(true);
-  return h.cpu;
-}
 
 describe('VM entry: guest-state loading', () => {
   it('loads CRs, segment caches, descriptor tables, RSP/RIP/RFLAGS, SYSENTER MSRs, interruptibility', () => {
