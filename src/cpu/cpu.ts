@@ -35,6 +35,8 @@ export interface CpuEvents {
   onIo?(port: number, size: number, value: number, write: boolean): void;
   onHalt?(): void;
   onShutdown?(): void;
+  /** A VM exit (or VM-entry failure, bit 31 of the reason), as recorded in the VMCS. */
+  onVmExit?(reason: number, qualification: number): void;
 }
 
 /** The sentinel thrown by cpu.fault(); one instance, so raising a fault allocates nothing. */
@@ -154,6 +156,13 @@ export class Cpu {
   alignCheck = false;
   pagingOn = false;
   events: CpuEvents | null = null;
+  /**
+   * Called with every instruction this CPU decodes, before it first runs; may replace its
+   * `exec`. For tests and tools that change one CPU's semantics (record/replay divergence
+   * tests) without touching the shared handler tables; decode time only, so it costs nothing
+   * while running. Set it before the code runs (or call flushCodeCache()).
+   */
+  onDecode: ((i: Insn) => void) | null = null;
 
   /** Acknowledges INTR and returns the vector (the machine's PIC/APIC). */
   interruptAck: () => number = () => 0xff;
@@ -812,6 +821,7 @@ export class Cpu {
   private decodeAt(eip: number): Insn {
     this.fetchEip = eip;
     decode(this.linearReader, (this.segAr[CS] & AR_DB) !== 0, this.scratch);
+    this.onDecode?.(this.scratch);
     return this.scratch;
   }
   /** Fetches one code byte at CS:off with the CS limit check and paging (execute access). */
@@ -856,6 +866,7 @@ export class Cpu {
         if (e !== END_OF_BLOCK) throw e;
         break;
       }
+      this.onDecode?.(insn);
       block.insns.push(insn);
       at += insn.len;
       if (insn.form === null || insn.form.attrs & 4 /* A_END */) break;

@@ -33,6 +33,20 @@ export interface Env {
   serialInput(cycles: number): number | null;
   /** 32 random bits (unsigned), for anything the machine must make up (e.g. a device serial). */
   entropy(): number;
+  /**
+   * Virtual cycles between two clockSync() questions, or Infinity: the Env never moves virtual
+   * time and the machine never asks (DeterministicEnv). The machine asks at virtual time
+   * `clockSyncAt`, which starts at this period and moves to (time after the answer) + period.
+   */
+  readonly clockSyncCycles: number;
+  /**
+   * How many cycles virtual time jumps forward now, at virtual time `cycles`, to keep up with
+   * the outside clock (an integer >= 0). Virtual time otherwise advances only as the CPU
+   * executes, so without it a live guest's timer interrupts would come at the same instruction
+   * every run. Asked between instructions only, at the deterministic points above, so a
+   * recorder can log the answer and a replayer give it back at the same instruction.
+   */
+  clockSync(cycles: number): number;
   /** Releases host resources (stdin listeners); the Env answers nothing afterwards. */
   dispose(): void;
 }
@@ -43,12 +57,16 @@ export interface EnvOptions {
   serialInput?: Uint8Array;
   /** Seed of the deterministic entropy stream. */
   seed?: number;
+  /** LiveEnv: virtual cycles between clock synchronisations (default: 1 ms of virtual time). */
+  clockSyncCycles?: number;
 }
 
 /** Every answer is a pure function of virtual time and the options. */
 export class DeterministicEnv implements Env {
   readonly kind = 'deterministic';
   readonly cyclesPerSecond: number;
+  /** Virtual time is the CPU's own: never moved from outside. */
+  readonly clockSyncCycles = Infinity;
   private readonly input: Uint8Array;
   private inputPos = 0;
   private state: number;
@@ -82,13 +100,24 @@ export class DeterministicEnv implements Env {
     return x >>> 0;
   }
 
+  clockSync(_cycles: number): number {
+    return 0;
+  }
+
   dispose(): void {}
 }
 
-/** The host's clock, stdin and randomness: the only place these are read. */
+/**
+ * The host's clock, stdin and randomness: the only place these are read. Virtual time follows
+ * the host clock: at every clock synchronisation it jumps to the host time elapsed since the
+ * Env was made (scaled to cyclesPerSecond) when it has fallen behind, so device timers fire
+ * after real time; it is never moved back (a CPU faster than the host clock, or one skipping
+ * idle time in HLT, runs ahead), and the TSC reads the host clock at the same scale.
+ */
 export class LiveEnv implements Env {
   readonly kind = 'live';
   readonly cyclesPerSecond: number;
+  readonly clockSyncCycles: number;
   private readonly startNs = process.hrtime.bigint();
   private readonly pending: number[] = [];
   private readonly onData = (chunk: Buffer): void => {
@@ -98,12 +127,21 @@ export class LiveEnv implements Env {
 
   constructor(opts: EnvOptions = {}) {
     this.cyclesPerSecond = opts.cyclesPerSecond ?? DEFAULT_CYCLES_PER_SECOND;
+    this.clockSyncCycles = opts.clockSyncCycles ?? Math.max(1, Math.round(this.cyclesPerSecond / 1000));
   }
 
   /** Host nanoseconds since the env was made, scaled to the virtual clock rate. */
-  tsc(_cycles: number): number {
+  private hostCycles(): number {
     const ns = Number(process.hrtime.bigint() - this.startNs);
     return Math.floor((ns * this.cyclesPerSecond) / 1e9);
+  }
+
+  tsc(_cycles: number): number {
+    return this.hostCycles();
+  }
+
+  clockSync(cycles: number): number {
+    return Math.max(0, this.hostCycles() - cycles);
   }
 
   wallClockMs(_cycles: number): number {

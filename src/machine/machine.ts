@@ -123,6 +123,11 @@ export class Machine {
   private resetPending = false;
   /** A device said its deadline moved (ctx.deadlineChanged) since deadlines were last read. */
   private deadlinesMoved = false;
+  /**
+   * Virtual time of the next env.clockSync() question (Infinity when the Env never moves time).
+   * Machine state: snapshots carry it, so a restored run asks at the same instructions.
+   */
+  clockSyncAt: number;
 
   constructor(opts: MachineOptions = {}) {
     const memMiB = opts.memMiB ?? DEFAULT_MEM_MIB;
@@ -136,6 +141,11 @@ export class Machine {
       throw e;
     }
     this.env = opts.env === 'live' ? new LiveEnv() : opts.env === undefined || opts.env === 'deterministic' ? new DeterministicEnv() : opts.env;
+    const period = this.env.clockSyncCycles;
+    if (!(period === Infinity || (Number.isInteger(period) && period > 0))) {
+      throw new RangeError(`env clock-sync period ${period} is not a positive integer or Infinity`);
+    }
+    this.clockSyncAt = period;
     const cpu = (this.cpu = new Cpu(this.mem, this.io));
     cpu.vmx.supported = opts.vmx ?? false;
     const ctx: MachineContext = {
@@ -207,6 +217,13 @@ export class Machine {
     for (const d of this.devices) d.reset?.();
   }
 
+  /** Lets virtual time follow the Env's outside clock (LiveEnv: the host's); see Env.clockSync. */
+  private syncClock(): void {
+    const jump = this.env.clockSync(this.cpu.cycles);
+    if (jump > 0) this.cpu.extraCycles += Math.floor(jump);
+    this.clockSyncAt = this.cpu.cycles + this.env.clockSyncCycles;
+  }
+
   /**
    * Ticks every device whose deadline has come and returns the earliest deadline after now
    * (a device that does not move its deadline past now is asked again one cycle later). A tick
@@ -247,6 +264,7 @@ export class Machine {
     try {
       while (stop === null) {
         if (this.resetPending) this.systemReset();
+        if (cpu.cycles >= this.clockSyncAt) this.syncClock();
         const deadline = this.tickDevices();
         const asked = requested();
         if (asked !== null) stop = asked;
@@ -257,10 +275,10 @@ export class Machine {
           // Only a device deadline can wake a CPU halted with IF=1; with IF=0 nothing will.
           if (idleSince < 0) idleSince = cpu.cycles;
           if ((cpu.getEflags() & IF) === 0 || deadline === Infinity || cpu.cycles - idleSince > idleLimit) stop = 'hlt';
-          else cpu.extraCycles += deadline - cpu.cycles;
+          else cpu.extraCycles += Math.min(deadline, this.clockSyncAt) - cpu.cycles;
         } else {
           idleSince = -1;
-          cpu.run(Math.min(deadline, cpu.cycles + Math.min(budgetEnd - cpu.icount, SLICE_CYCLES)));
+          cpu.run(Math.min(deadline, this.clockSyncAt, cpu.cycles + Math.min(budgetEnd - cpu.icount, SLICE_CYCLES)));
           if (opts.onProgress && performance.now() >= nextProgress) {
             const seconds = (performance.now() - t0) / 1000;
             const instructions = cpu.icount - startIcount;

@@ -18,6 +18,11 @@ export const PF_CODE = 2;
 export const PF_TRACK = 4;
 /** Page is ROM: slow to access but immutable, so the CPU may cache code decoded from it. */
 export const PF_ROM = 8;
+/**
+ * Page is watched and unwritten since the watch was last collected: its first write goes to
+ * writeSlow, which lists the page (the recorder re-hashes only pages written between checkpoints).
+ */
+export const PF_WATCH = 16;
 
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
@@ -44,6 +49,11 @@ export class PhysicalMemory {
   private readonly dirty: Int32Array;
   private dirtyCount = 0;
   private snapshotId = 0;
+
+  // Write watch (PF_WATCH): pages written since the watch was armed or last collected, or null
+  // when nothing watches (then no page carries PF_WATCH and the fast path is as without it).
+  private watched: Int32Array | null = null;
+  private watchedCount = 0;
 
   constructor(sizeBytes: number) {
     if (!Number.isInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % PAGE_SIZE !== 0 || sizeBytes > 0xc000_0000) {
@@ -109,7 +119,7 @@ export class PhysicalMemory {
     const r = this.pageRegion[p]!;
     if (r === 0) {
       if (addr >= this.size) return;
-      if (this.pageFlags[p]! & PF_TRACK) this.preserve(p);
+      if (this.pageFlags[p]! & (PF_TRACK | PF_WATCH)) this.noteWrite(p);
       if (size === 1) this.ram[addr] = v;
       else if (size === 2) this.view.setUint16(addr, v, true);
       else this.view.setInt32(addr, v, true);
@@ -121,6 +131,47 @@ export class PhysicalMemory {
       if (off < region.length) region.device.mmioWrite?.(off, size, v);
     }
     // ROM: writes are ignored.
+  }
+
+  /** The first write to RAM page `p` since a snapshot (PF_TRACK) or a watch collection (PF_WATCH). */
+  private noteWrite(p: number): void {
+    if (this.pageFlags[p]! & PF_TRACK) this.preserve(p);
+    if (this.pageFlags[p]! & PF_WATCH) this.watchHit(p);
+  }
+
+  private watchHit(p: number): void {
+    this.watched![this.watchedCount++] = p;
+    this.pageFlags[p]! &= ~PF_WATCH;
+  }
+
+  /** Starts watching writes to every RAM page (anew: pages listed so far are forgotten). */
+  watchWrites(): void {
+    this.watched ??= new Int32Array(this.size >>> PAGE_SHIFT);
+    this.watchedCount = 0;
+    const pages = this.size >>> PAGE_SHIFT;
+    for (let p = 0; p < pages; p++) this.pageFlags[p]! |= PF_WATCH;
+  }
+
+  /**
+   * The RAM pages written since the watch started or since the last call, each once, in order
+   * of first write; watches them again. The array is reused by the next call.
+   */
+  collectWrites(): Int32Array {
+    const list = this.watched;
+    if (list === null) throw new Error('collectWrites: nothing is watched (watchWrites first)');
+    const n = this.watchedCount;
+    for (let i = 0; i < n; i++) this.pageFlags[list[i]!]! |= PF_WATCH;
+    this.watchedCount = 0;
+    return list.subarray(0, n);
+  }
+
+  /** Stops the write watch: writes take the fast path again. */
+  unwatchWrites(): void {
+    if (this.watched === null) return;
+    const pages = this.size >>> PAGE_SHIFT;
+    for (let p = 0; p < pages; p++) this.pageFlags[p]! &= ~PF_WATCH;
+    this.watched = null;
+    this.watchedCount = 0;
   }
 
   /** Copies page `p`'s baseline content aside before its first write since the snapshot. */
@@ -157,6 +208,7 @@ export class PhysicalMemory {
       const p = this.dirty[i]!, from = p << PAGE_SHIFT;
       this.ram.set(shadow.subarray(from, from + PAGE_SIZE), from);
       this.pageFlags[p]! |= PF_TRACK;
+      if (this.pageFlags[p]! & PF_WATCH) this.watchHit(p);
     }
     this.dirtyCount = 0;
   }
@@ -174,7 +226,7 @@ export class PhysicalMemory {
     this.checkRam(addr, bytes.length);
     if (bytes.length === 0) return;
     const last = (addr + bytes.length - 1) >>> PAGE_SHIFT;
-    for (let p = addr >>> PAGE_SHIFT; p <= last; p++) if (this.pageFlags[p]! & PF_TRACK) this.preserve(p);
+    for (let p = addr >>> PAGE_SHIFT; p <= last; p++) if (this.pageFlags[p]! & (PF_TRACK | PF_WATCH)) this.noteWrite(p);
     this.ram.set(bytes, addr);
   }
 

@@ -14,6 +14,8 @@ export interface MachineSnapshot {
   readonly memory: number;
   /** save() of each device, in machine.devices order (undefined for stateless devices). */
   readonly devices: readonly unknown[];
+  /** Machine.clockSyncAt. */
+  readonly clockSyncAt: number;
 }
 
 export function takeSnapshot(m: Machine): MachineSnapshot {
@@ -21,6 +23,7 @@ export function takeSnapshot(m: Machine): MachineSnapshot {
     cpu: m.cpu.saveState(),
     memory: m.mem.snapshot(),
     devices: m.devices.map((d) => d.save?.()),
+    clockSyncAt: m.clockSyncAt,
   };
 }
 
@@ -31,4 +34,5 @@ export function restoreSnapshot(m: Machine, s: MachineSnapshot): void {
   m.devices.forEach((d, k) => {
     if (d.restore && s.devices[k] !== undefined) d.restore(s.devices[k]);
   });
+  m.clockSyncAt = s.clockSyncAt;
 }

@@ -165,6 +165,7 @@ function recordExit(cpu: Cpu, reason: number, qualification: number): void {
   vmcsWrite(cpu, X_QUALIFICATION, qualification);
   vmcsWrite(cpu, X_INTERRUPTION_INFO, 0);
   vmcsWrite(cpu, X_IDT_VECTORING, 0);
+  cpu.events?.onVmExit?.(reason, qualification);
 }
 
 /** VM-entry failure during or after the guest-state checks (26.8): a VM exit without guest state saved. */

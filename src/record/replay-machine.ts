@@ -1,0 +1,162 @@
+// A machine that re-executes one trace: built from the header and the image, fed by a ReplayEnv
+// over the trace's input log, able to jump to any stored snapshot, with a StateTracker for
+// checkpoint states and (optionally) a check of its observations against the recorded ones.
+// The replayer, time travel, bisection and the lockstep search all drive one of these.
+
+import type { Machine, RunResult } from '../machine/machine.js';
+import type { MachineSnapshot } from '../machine/snapshot.js';
+import { ReplayEnv } from './inputs.js';
+import { describeEvent, observe, sameEvent, type ObservationEvent } from './observations.js';
+import {
+  applyMachineState, applyPages, buildMachine, decodeSnapshot, type RebuildOptions, type StoredSnapshot,
+} from './rebuild.js';
+import { StateTracker } from './state.js';
+import type { IndexedTrace } from './trace-index.js';
+
+export interface ReplayMachineOptions extends RebuildOptions {
+  /** Called on every machine built (e.g. a test's changed instruction semantic on cpu.onDecode). */
+  configure?: (m: Machine) => void;
+  /** Compare each observation with the recorded one (the first mismatch lands in obsMismatch). */
+  checkObservations?: boolean;
+}
+
+export interface ReplayMark {
+  snap: MachineSnapshot;
+  inputs: number;
+  observations: number;
+}
+
+/** The first observation that differs from the recorded stream. */
+export interface ObservationMismatch {
+  icount: number;
+  expected: ObservationEvent | null;
+  got: ObservationEvent;
+}
+
+export class ReplayMachine {
+  private m!: Machine;
+  private tracker!: StateTracker;
+  readonly env: ReplayEnv;
+  /** Index of the next recorded observation. */
+  private obsPos = 0;
+  obsMismatch: ObservationMismatch | null = null;
+  /** The copy-on-write baseline at stored snapshot `baseIndex` (rewinding there costs little). */
+  private base: { index: number; snap: MachineSnapshot; inputs: number; observations: number } | null = null;
+  private readonly decoded: (StoredSnapshot | null)[];
+
+  constructor(
+    readonly trace: IndexedTrace,
+    private readonly image: Uint8Array,
+    private readonly opts: ReplayMachineOptions = {},
+  ) {
+    this.env = new ReplayEnv(trace.inputs, trace.env);
+    this.decoded = trace.snapshots.map(() => null);
+    this.build();
+  }
+
+  get machine(): Machine {
+    return this.m;
+  }
+  get state(): StateTracker {
+    return this.tracker;
+  }
+  get icount(): number {
+    return this.m.cpu.icount;
+  }
+
+  /** A fresh machine from the image, the log at its start. */
+  private build(): void {
+    this.tracker?.dispose();
+    this.env.position = 0;
+    this.env.mismatch = null;
+    this.m = buildMachine(this.trace.header.machine, this.image, this.env, this.opts);
+    this.opts.configure?.(this.m);
+    if (this.opts.checkObservations) this.m.cpu.events = observe(this.m.cpu, (e) => this.checkObservation(e));
+    this.obsPos = 0;
+    this.obsMismatch = null;
+    this.base = null;
+    this.tracker = new StateTracker(this.m);
+  }
+
+  private checkObservation(got: ObservationEvent): void {
+    if (this.obsMismatch !== null) return;
+    const expected = this.trace.observations[this.obsPos] ?? null;
+    if (expected !== null && sameEvent(expected, got)) this.obsPos++;
+    else this.obsMismatch = { icount: got.icount, expected, got };
+  }
+
+  /** Recorded observations not yet seen again. */
+  get observationsLeft(): number {
+    return this.trace.observations.length - this.obsPos;
+  }
+
+  private snapshot(k: number): StoredSnapshot {
+    return (this.decoded[k] ??= decodeSnapshot(this.trace.snapshots[k]!.event.data));
+  }
+
+  /**
+   * Puts the machine at stored snapshot k: a copy-on-write rewind when k is the current
+   * baseline, else the machine built afresh with snapshots 0..k applied (and made the baseline).
+   */
+  seekSnapshot(k: number): void {
+    const at = this.trace.snapshots[k];
+    if (at === undefined) throw new RangeError(`no stored snapshot ${k}`);
+    if (this.base?.index === k) {
+      this.m.restore(this.base.snap);
+    } else {
+      this.build();
+      for (let j = 0; j <= k; j++) applyPages(this.m, this.snapshot(j));
+      applyMachineState(this.m, this.snapshot(k));
+      this.base = { index: k, snap: this.m.snapshot(), inputs: at.inputs, observations: at.observations };
+    }
+    this.env.position = at.inputs;
+    this.env.mismatch = null;
+    this.obsPos = at.observations;
+    this.obsMismatch = null;
+  }
+
+  /** Index of the last stored snapshot at or before instruction n. */
+  snapshotBefore(n: number): number {
+    let k = 0;
+    while (k + 1 < this.trace.snapshots.length && this.trace.snapshots[k + 1]!.event.icount <= n) k++;
+    return k;
+  }
+
+  /**
+   * Runs until instruction count n exactly (or an earlier stop). With `pastEnd`, one instruction
+   * more is allowed, so that a recorded stop other than 'budget' at n (HLT, which the run loop
+   * sees only after the budget) is reproduced as such.
+   */
+  runTo(n: number, pastEnd = false): RunResult {
+    return this.m.run({ maxInsns: Math.max(0, n - this.m.cpu.icount) + (pastEnd ? 1 : 0) });
+  }
+
+  /** Why the replay left the log, if it did: an input or observation mismatch (one line). */
+  logMismatch(): { icount: number; message: string } | null {
+    const inp = this.env.mismatch, obs = this.obsMismatch;
+    if (inp !== null && (obs === null || inp.icount <= obs.icount)) return { icount: inp.icount, message: inp.message };
+    if (obs !== null) {
+      return { icount: obs.icount, message: `replay observed ${describeEvent(obs.got)}; the trace holds ${describeEvent(obs.expected)}` };
+    }
+    return null;
+  }
+
+  /** A copy-on-write mark of the machine and its log positions (it replaces the snapshot baseline). */
+  mark(): ReplayMark {
+    this.base = null;
+    return { snap: this.m.snapshot(), inputs: this.env.position, observations: this.obsPos };
+  }
+
+  /** Back to `mark` (the latest one taken). */
+  rewind(mark: ReplayMark): void {
+    this.m.restore(mark.snap);
+    this.env.position = mark.inputs;
+    this.env.mismatch = null;
+    this.obsPos = mark.observations;
+    this.obsMismatch = null;
+  }
+
+  dispose(): void {
+    this.tracker.dispose();
+  }
+}
