@@ -110,11 +110,14 @@ export interface ProcessOptions extends RunHooks {
   seconds: number;
   /** A command to run the peer under (GNU time, for one), given the run's temporary directory. */
   prefix?(dir: string): string[];
+  /** Bochs's CPU model, when not run-rom's default (the Core Duo T2400 with VMX). */
+  model?: string;
 }
 
 /** The peer's command line, and the file it writes port 0xE9 to (null: its stdout). */
-function command(peer: 'bochs' | 'qemu', dir: string, romPath: string, seconds: number): { argv: string[]; outFile: string | null } {
-  if (peer === 'bochs') return { argv: [BOCHS_RUN_ROM, romPath, String(seconds)], outFile: null };
+function command(peer: 'bochs' | 'qemu', dir: string, romPath: string, o: ProcessOptions): { argv: string[]; outFile: string | null } {
+  const seconds = o.seconds;
+  if (peer === 'bochs') return { argv: [BOCHS_RUN_ROM, romPath, String(seconds), ...(o.model ? [o.model] : [])], outFile: null };
   const outFile = join(dir, 'debugcon.out');
   return {
     argv: ['timeout', String(seconds), QEMU, '-display', 'none', '-nodefaults', '-accel', 'tcg', '-bios', romPath,
@@ -129,7 +132,7 @@ export async function runProcessPeer(peer: 'bochs' | 'qemu', rom: Uint8Array, o:
   try {
     const romPath = join(dir, 'rom.bin');
     writeFileSync(romPath, rom);
-    const { argv, outFile } = command(peer, dir, romPath, o.seconds);
+    const { argv, outFile } = command(peer, dir, romPath, o);
     const [cmd, ...args] = [...(o.prefix?.(dir) ?? []), ...argv];
     return await new Promise<string>((done, fail) => {
       o.started?.();

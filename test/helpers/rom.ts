@@ -4,9 +4,13 @@
 // "Shutdown" string, the GDT and the reset vector) and `compareOnRom`, which declares the two tests. Every ROM is 64 KiB at
 // 0xF0000 (16-bit start), copies its GDT to 0x1000 and keeps its IDT at 0x2000.
 
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makePeer, peerAvailable } from '../../src/crosscheck/peers.js';
+import { runProcessPeer } from '../../src/peers/launch.js';
 import { asm } from './harness.js';
+import { comparable, ROM_SCENARIO_DIR, type BochsRun, type RomScenario } from './rom-scenario.js';
 
 /**
  * The reset path: copies `gdt`..`gdt_end` to 0x1000 (then runs `copyMore`, 16-bit code that can
@@ -184,37 +188,39 @@ bits 16
 `;
 }
 
-/** The port 0xE9 transcript of `rom` on `peer`. */
-const romOutput = (peer: 'trapdiff' | 'bochs', rom: Uint8Array): Promise<string> => makePeer(peer).run(rom);
+/** The port 0xE9 transcript of `rom` on trapdiff, or on Bochs as `bochs` says (model, seconds). */
+export const romOutput = (peer: 'trapdiff' | 'bochs', rom: Uint8Array, bochs: Omit<BochsRun, 'title' | 'expected'> = {}): Promise<string> =>
+  peer === 'trapdiff' || (bochs.model === undefined && bochs.seconds === undefined) ? makePeer(peer).run(rom)
+    : runProcessPeer('bochs', rom, { seconds: bochs.seconds ?? 20, model: bochs.model });
 
-/** How a test runs a ROM on Bochs and what it expects there, where it is not makePeer's default model
- *  agreeing with trapdiff. */
-export interface BochsRun {
-  title: string;
-  expected: string[] | string;
-  run?: (rom: Uint8Array) => string | Promise<string>;
+let scenarios = 0;
+/** Leaves the scenario where scripts/vmx-bochs.ts collects them, when it is the one listing the tests. */
+function recordScenario(scenario: RomScenario): void {
+  const dir = process.env[ROM_SCENARIO_DIR];
+  if (dir) writeFileSync(join(dir, `${process.pid}-${scenarios++}.json`), JSON.stringify(scenario));
 }
 
 /**
  * Declares `describe(title)` with a test that runs `source` (assembled at 0xF0000) on trapdiff
  * and one that runs it on Bochs, when Bochs is there. Each compares the transcript with
  * `expected`: as lines, each ending in a newline (an array; what follows the last newline is not
- * compared), or as the whole text (a string). `bochs` gives Bochs's own title, expectation and
- * runner where they differ on purpose.
+ * compared), or as the whole text (a string). `bochs` gives Bochs's own title, expectation, CPU
+ * model and run time where they differ on purpose. The scenario is also left where
+ * scripts/vmx-bochs.ts collects them when it lists the tests (rom-scenario.ts).
  */
 export function compareOnRom(title: string, source: string, expected: string[] | string,
   bochs: BochsRun = { title: 'Bochs agrees', expected }): void {
   const check = (out: string, want: string[] | string): void => {
-    if (typeof want === 'string') expect(out).toBe(want);
-    else expect(out.split('\n').slice(0, -1)).toEqual(want);
+    expect(comparable(out, want)).toEqual(want);
   };
   describe(title, () => {
     const rom = asm(source, 16, 0xf0000);
+    recordScenario({ title, rom: Buffer.from(rom).toString('base64'), expected, bochs });
     it('trapdiff', async () => {
       check(await romOutput('trapdiff', rom), expected);
     });
     it.skipIf(!peerAvailable('bochs'))(bochs.title, async () => {
-      check(await (bochs.run ?? ((r: Uint8Array) => romOutput('bochs', r)))(rom), bochs.expected);
+      check(await romOutput('bochs', rom, bochs), bochs.expected);
     }, 30_000);
   });
 }

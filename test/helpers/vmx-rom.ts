@@ -1,0 +1,120 @@
+// The VMX ROM frame that the VMX test files share (their ROMs run on trapdiff and on Bochs through
+// compareOnRom, helpers/rom.ts).
+
+import { GDT_FLAT_R0, ROM_HEX, romEnd, romFlatSegments, romShutdown, romStart } from './rom.js';
+
+/**
+ * The ROM frame: enter protected mode, enable VMX as firmware would (paging, CR0.NE, CR4.VMXE,
+ * FEATURE_CONTROL, the revision identifier from IA32_VMX_BASIC), run `body`, VMXOFF, print, end.
+ * Its macros: FLAGS insn (run it with the six arithmetic flags set, print them), T insn (FLAGS,
+ * then the VM-instruction error, EEEEEEEE when VMREAD fails), W, OR and BASE (below); `hex`
+ * prints EAX.
+ */
+export const vmxRom = (body: string): string => `${romStart({ idt: false })}
+%define PTR 0x40000
+; PTR+0 VMXON, +8 VMCS A, +16 VMCS B, +24 misaligned, +32 region with a wrong revision, +40 above 4 GiB
+%macro FLAGS 1
+  push dword 0x8d5
+  popfd
+  %1
+  pushfd
+  pop eax
+  and eax, 0x8d5
+  call hex
+%endmacro
+%macro T 1
+  FLAGS {%1}
+  call err
+%endmacro
+; W field, value: VMWRITE; OR field, bits: VMREAD, OR, VMWRITE
+%macro W 2
+  mov ebx, %1
+  mov eax, %2
+  vmwrite ebx, eax
+%endmacro
+%macro OR 2
+  mov ebx, %1
+  vmread eax, ebx
+  or eax, %2
+  vmwrite ebx, eax
+%endmacro
+; BASE: VMCS A cleared and current, controls at the plain MSRs' allowed 0-settings, a valid host state
+%macro BASE 0
+  vmclear [PTR+8]
+  vmptrld [PTR+8]
+  mov ecx, 0x481
+  rdmsr
+  W 0x4000, eax
+  mov ecx, 0x482
+  rdmsr
+  W 0x4002, eax
+  mov ecx, 0x483
+  rdmsr
+  W 0x400c, eax
+  mov ecx, 0x484
+  rdmsr
+  W 0x4012, eax
+  mov eax, cr0
+  W 0x6c00, eax
+  mov eax, cr4
+  W 0x6c04, eax
+  W 0x0c02, 8
+  W 0x0c04, 0x10
+  W 0x0c06, 0x10
+  W 0x0c08, 0
+  W 0x0c0c, 0x28
+  W 0x400a, 0
+  W 0x400e, 0
+  W 0x4014, 0
+  W 0x4016, 0
+%endmacro
+${romFlatSegments(false)}
+  mov dword [0x20000], 0x83
+  mov eax, 0x20000
+  mov cr3, eax
+  mov eax, cr4
+  or eax, 0x2010
+  mov cr4, eax
+  mov eax, cr0
+  or eax, 0x80000020
+  mov cr0, eax
+  mov ecx, 0x3a
+  rdmsr
+  or eax, 5
+  wrmsr
+  mov ecx, 0x480
+  rdmsr
+  mov [0x30000], eax
+  mov [0x31000], eax
+  mov [0x32000], eax
+  mov dword [0x33000], 0
+  mov edi, PTR
+  xor eax, eax
+  mov ecx, 16
+  rep stosd
+  mov dword [PTR], 0x30000
+  mov dword [PTR+8], 0x31000
+  mov dword [PTR+16], 0x32000
+  mov dword [PTR+24], 0x32008
+  mov dword [PTR+32], 0x33000
+  mov dword [PTR+40], 0x32000
+  mov dword [PTR+44], 1
+${body}  FLAGS {vmxoff}
+${romShutdown()}
+  hlt
+  jmp $
+
+; VM-instruction error of the current VMCS, or EEEEEEEE when VMREAD fails
+err:
+  push ebx
+  mov eax, 0xeeeeeeee
+  mov ebx, 0x4400
+  vmread eax, ebx
+  call hex
+  pop ebx
+  ret
+
+${ROM_HEX}
+
+${romEnd(GDT_FLAT_R0)}
+`;
