@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { AR_UNUSABLE, CS, DS, ES, ESP, LDTR, SS, TR, ZF } from '../src/cpu/constants.js';
 import { MSR_SYSENTER_CS, MSR_SYSENTER_EIP, MSR_SYSENTER_ESP } from '../src/cpu/msr.js';
 import { CONTROL_MUST1 } from '../src/cpu/vmx/capabilities.js';
-import { PROC, PROC_HLT_EXITING, PROC_IO_BITMAPS } from '../src/cpu/vmx/controls.js';
+import { PROC, PROC_HLT_EXITING, PROC_INTERRUPT_WINDOW } from '../src/cpu/vmx/controls.js';
 import { isLaunched, vmcsRead } from '../src/cpu/vmx/vmcs.js';
 import { GDT_BASE, IDT_BASE } from './helpers/harness.js';
 import { run } from './helpers/exec.js';
@@ -109,8 +109,8 @@ describe('VM entry: guest-state loading', () => {
     expect(enterGuest([w(0x4826, 1)]).halted).toBe(true);
   });
   it('a control whose non-root behaviour is not implemented yet is refused with VMfailValid(7)', () => {
-    const r = run('pm32', `${program([w(0x4002, CONTROL_MUST1[PROC] | PROC_IO_BITMAPS), w(0x2000, 0x50000),
-      w(0x2002, 0x51000)], 'guest_insn: cpuid\nguest_next:', '', 'vmlaunch\npushfd\npop esi')}`, vmxReady);
+    const r = run('pm32', `${program([w(0x4002, CONTROL_MUST1[PROC] | PROC_INTERRUPT_WINDOW)],
+      'guest_insn: cpuid\nguest_next:', '', 'vmlaunch\npushfd\npop esi')}`, vmxReady);
     expect(rd(r, PATH)).toBe(FELL_THROUGH);
     expect(r.cpu.regs[6] & 0x8d5).toBe(ZF);
     expect(vmcsRead(r.cpu, 0x4400)).toBe(7);

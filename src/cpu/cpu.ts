@@ -65,6 +65,7 @@ export interface CpuState {
   regs: number[]; eip: number; prevEip: number; eflags: number; cr: number[]; dr: number[];
   cpl: number; seg: number[]; segBase: number[]; segLimit: number[]; segAr: number[];
   gdtr: number[]; idtr: number[]; msrs: Array<[number, string]>; tscOffset: string;
+  monitorArmed?: boolean;
   a20Mask: number; icount: number; extraCycles: number; halted: boolean; shutdown: boolean;
   intrLine: boolean; nmiPending: boolean; nmiBlocked: boolean; shadowAt: number;
   inhibitDebugAt: number; debugTrap: number;
@@ -106,6 +107,8 @@ export class Cpu {
   readonly msrs = new Map<number, bigint>();
   /** TSC offset written by WRMSR(TSC): the TSC reads readTsc() + tscOffset. */
   tscOffset = 0n;
+  /** MONITOR armed the address-range monitor; MWAIT disarms it (exec/system.ts, docs/CPU-MODEL.md). */
+  monitorArmed = false;
   /** Physical address mask (int32): bit 20 cleared while the A20 gate is disabled, else -1. */
   a20Mask = -1;
   /** VMX operation, VMXON region and current-VMCS pointer (vmx/). */
@@ -231,6 +234,7 @@ export class Cpu {
     this.gdtrLimit = this.idtrLimit = 0xffff;
     this.msrs.clear();
     this.tscOffset = 0n;
+    this.monitorArmed = false;
     this.vmx.reset();
     this.halted = this.shutdown = this.nmiPending = this.nmiBlocked = false;
     this.shadowAt = this.inhibitDebugAt = -1;
@@ -917,7 +921,7 @@ export class Cpu {
       seg: Array.from(this.seg), segBase: Array.from(this.segBase), segLimit: Array.from(this.segLimit),
       segAr: Array.from(this.segAr), gdtr: [this.gdtrBase, this.gdtrLimit], idtr: [this.idtrBase, this.idtrLimit],
       msrs: [...this.msrs].map(([k, v]): [number, string] => [k, v.toString()]), tscOffset: this.tscOffset.toString(),
-      a20Mask: this.a20Mask, icount: this.icount, extraCycles: this.extraCycles,
+      monitorArmed: this.monitorArmed, a20Mask: this.a20Mask, icount: this.icount, extraCycles: this.extraCycles,
       halted: this.halted, shutdown: this.shutdown, intrLine: this.intrLine, nmiPending: this.nmiPending,
       nmiBlocked: this.nmiBlocked, shadowAt: this.shadowAt, inhibitDebugAt: this.inhibitDebugAt,
       debugTrap: this.debugTrap, tlb, vmx: this.vmx.save(),
@@ -941,6 +945,7 @@ export class Cpu {
     this.msrs.clear();
     for (const [k, v] of s.msrs) this.msrs.set(k, BigInt(v));
     this.tscOffset = BigInt(s.tscOffset);
+    this.monitorArmed = s.monitorArmed ?? false; // absent in snapshots older than the field
     this.a20Mask = s.a20Mask;
     this.icount = s.icount;
     this.extraCycles = s.extraCycles;

@@ -206,7 +206,7 @@ function deliverProtected(cpu: Cpu, vector: number, kind: number, errorCode: num
   if (!(gHi & 0x8000)) cpu.fault(EXC_NP, idtError);
 
   if (type === SYS_TASKGATE) {
-    taskGateSwitch(cpu, gLo >>> 16, TS_INT, ext);
+    if (!taskGateSwitch(cpu, gLo >>> 16, TS_INT, ext)) return; // a VM exit (VMX non-root operation)
     if (hasError) {
       // The error code goes on the new task's stack, sized by its TSS type (SDM 7.3).
       frame.onCurrentStack(cpu, cpu.segAr[TR] & 8 ? 4 : 2, cpu.regs[ESP], ext);

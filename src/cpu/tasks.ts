@@ -14,6 +14,7 @@ import {
 } from './constants.js';
 import type { Cpu } from './cpu.js';
 import { flushTlb } from './paging.js';
+import { EXIT_REASON_TASK_SWITCH, instructionExit } from './vmx/exit.js';
 import { Descriptor, isNullSelector, loadCacheFromDesc, loadNull, markAccessed, readDescriptor } from './segment-load.js';
 
 /** What starts a task switch: they differ in busy bits, NT and the back link (SDM Table 7-2). */
@@ -47,12 +48,12 @@ function isBusyTss(d: Descriptor): boolean {
  * the caller's): the TSS selector must name an available, present TSS in the GDT; #GP(sel | ext)
  * or #NP(sel | ext) otherwise (SDM JMP/CALL/INT "TASK-GATE").
  */
-export function taskGateSwitch(cpu: Cpu, tssSel: number, source: number, ext: number): void {
+export function taskGateSwitch(cpu: Cpu, tssSel: number, source: number, ext: number): boolean {
   const err = (tssSel & 0xfffc) | ext;
   const d = tssDesc;
   if (tssSel & 4 || !readDescriptor(cpu, tssSel, d) || !isAvailableTss(d)) cpu.fault(EXC_GP, err);
   if (!d.present) cpu.fault(EXC_NP, err);
-  taskSwitch(cpu, tssSel, d, source, ext);
+  return taskSwitch(cpu, tssSel, d, source, ext);
 }
 
 /**
@@ -68,14 +69,25 @@ export function taskReturn(cpu: Cpu): void {
   taskSwitch(cpu, link, d, TS_IRET, 0);
 }
 
+/** The source field (bits 31:30) of a task-switch exit qualification, by TS_* (SDM Vol. 3C Table 27-2). */
+const EXIT_SOURCE = [2 /* JMP */, 0 /* CALL */, 1 /* IRET */, 3 /* task gate in the IDT */];
+
 /**
  * Switches to the task whose TSS descriptor (already checked for type, privilege and presence by
  * the caller) is `d`, selected by `sel`. cpu.eip must hold the EIP to save for the old task.
  * `ext` is ORed into the error codes (1 while delivering an external event or exception).
+ * In VMX non-root operation the switch is a VM exit once the new TSS descriptor passed its
+ * checks, limit included (SDM Vol. 3C 25.4.2): returns false then, true after a switch.
  */
-export function taskSwitch(cpu: Cpu, sel: number, d: Descriptor, source: number, ext: number): void {
+export function taskSwitch(cpu: Cpu, sel: number, d: Descriptor, source: number, ext: number): boolean {
   const new32 = (d.type & 8) !== 0;
   if (d.limit < (new32 ? 0x67 : 0x2b)) cpu.fault(EXC_TS, (sel & 0xfffc) | ext);
+  if (cpu.vmx.nonRoot) {
+    // An external event or exception interrupted no instruction: the guest resumes where it was.
+    if (ext) cpu.prevEip = cpu.eip;
+    instructionExit(cpu, EXIT_REASON_TASK_SWITCH, (sel & 0xffff) | (EXIT_SOURCE[source] << 30));
+    return false;
+  }
   // The old TSS must hold the dynamic fields the switch writes (through GS, or DS for 16-bit).
   const old32 = (cpu.segAr[TR] & 8) !== 0;
   if (cpu.segLimit[TR] < (old32 ? 0x5f : 0x29)) cpu.fault(EXC_TS, (cpu.seg[TR] & 0xfffc) | ext);
@@ -123,6 +135,7 @@ export function taskSwitch(cpu: Cpu, sel: number, d: Descriptor, source: number,
     cpu.debugTrap |= DR6_BT;
     cpu.attention = true;
   }
+  return true;
 }
 
 /** Reads every field the switch loads from the new TSS (so a page fault comes before any write). */

@@ -1,31 +1,47 @@
 // Events <-> the positional arrays stored in a chunk (docs/TRACE-FORMAT.md, "Events"). An event
 // is `[tag, icountDelta, ...fields]`: a numeric kind tag instead of string keys keeps a logged
-// input near a dozen bytes. One table drives both directions and the validation, so a writer
-// cannot produce a row its own reader would reject.
+// input near a dozen bytes. KINDS declares each kind once: its fields for decoding and
+// validation, and an encoder that writes them in order straight into the chunk buffer (its own
+// function per kind, so the property reads stay monomorphic: it runs per recorded event).
 
+import { Packr } from 'msgpackr';
 import type { CheckpointState, TraceEvent } from './format.js';
+import type { MsgpackWriter } from './msgpack-writer.js';
 
 type FieldType = 'int' | 'int?' | 'str' | 'source' | 'bin' | 'state';
+type EventOf<K extends TraceEvent['kind']> = Extract<TraceEvent, { kind: K }>;
 
 interface KindSpec {
   readonly tag: number;
   readonly kind: TraceEvent['kind'];
   readonly fields: readonly string[];
   readonly types: readonly FieldType[];
+  /** Writes the fields, in order, through `f`. */
+  readonly encode: (e: TraceEvent, f: FieldEncoder) => void;
+}
+
+function kind<K extends TraceEvent['kind']>(
+  tag: number,
+  name: K,
+  fields: readonly [string, FieldType][],
+  encode: (e: EventOf<K>, f: FieldEncoder) => void,
+): KindSpec {
+  const types = fields.map(([, type]) => type);
+  return { tag, kind: name, fields: fields.map(([field]) => field), types, encode: encode as KindSpec['encode'] };
 }
 
 /** Format 1's event kinds. Tags are permanent: a new kind takes a new tag (see the spec). */
-const KINDS: readonly KindSpec[] = [
-  { tag: 0, kind: 'input', fields: ['source', 'value'], types: ['source', 'int?'] },
-  { tag: 1, kind: 'exception', fields: ['vector', 'errorCode', 'eip'], types: ['int', 'int?', 'int'] },
-  { tag: 2, kind: 'interrupt', fields: ['vector', 'source'], types: ['int', 'int'] },
-  { tag: 3, kind: 'io-write', fields: ['port', 'size', 'value'], types: ['int', 'int', 'int'] },
-  { tag: 4, kind: 'halt', fields: [], types: [] },
-  { tag: 5, kind: 'shutdown', fields: [], types: [] },
-  { tag: 6, kind: 'vm-exit', fields: ['reason', 'qualification'], types: ['int', 'int'] },
-  { tag: 7, kind: 'checkpoint', fields: ['hash', 'state'], types: ['str', 'state'] },
-  { tag: 8, kind: 'snapshot', fields: ['data'], types: ['bin'] },
-  { tag: 9, kind: 'end', fields: ['stop', 'exitCode'], types: ['str', 'int?'] },
+export const KINDS: readonly KindSpec[] = [
+  kind(0, 'input', [['source', 'source'], ['value', 'int?']], (e, f) => f.source(e.source).intOrNull(e.value)),
+  kind(1, 'exception', [['vector', 'int'], ['errorCode', 'int?'], ['eip', 'int']], (e, f) => f.int(e.vector).intOrNull(e.errorCode).int(e.eip)),
+  kind(2, 'interrupt', [['vector', 'int'], ['source', 'int']], (e, f) => f.int(e.vector).int(e.source)),
+  kind(3, 'io-write', [['port', 'int'], ['size', 'int'], ['value', 'int']], (e, f) => f.int(e.port).int(e.size).int(e.value)),
+  kind(4, 'halt', [], () => {}),
+  kind(5, 'shutdown', [], () => {}),
+  kind(6, 'vm-exit', [['reason', 'int'], ['qualification', 'int']], (e, f) => f.int(e.reason).int(e.qualification)),
+  kind(7, 'checkpoint', [['hash', 'str'], ['state', 'state']], (e, f) => f.str(e.hash).state(e.state)),
+  kind(8, 'snapshot', [['data', 'bin']], (e, f) => f.bin(e.data)),
+  kind(9, 'end', [['stop', 'str'], ['exitCode', 'int?']], (e, f) => f.str(e.stop).intOrNull(e.exitCode)),
 ];
 
 /**
@@ -41,68 +57,135 @@ const SPEC_BY_KIND = new Map(KINDS.map((s) => [s.kind, s]));
 const SPEC_BY_TAG = new Map(KINDS.map((s) => [s.tag, s]));
 const SOURCE_CODE = new Map(INPUT_SOURCE_CODES.map((s, i) => [s, i]));
 
-/** A row that is not a valid event; the reader reports it as a malformed chunk. */
-export class MalformedEvent extends Error {}
+/** Checks each field against its declared type and writes it; one instance serves every event. */
+class FieldEncoder {
+  private out!: MsgpackWriter;
+  private event!: TraceEvent;
+  private spec!: KindSpec;
+  private index = 0;
+  /** Checkpoint states are free-form maps: msgpackr encodes them. */
+  private readonly statePackr = new Packr({ useRecords: false });
 
-/** Unknown tag below FIRST_SKIPPABLE_TAG: written by a newer trapdiff. */
-export class UnknownEventKind extends Error {
-  constructor(readonly tag: number) {
-    super(`event kind ${tag} is unknown to this trapdiff (written by a newer one?)`);
+  begin(out: MsgpackWriter, event: TraceEvent, spec: KindSpec): void {
+    this.out = out;
+    this.event = event;
+    this.spec = spec;
+    this.index = 0;
+  }
+
+  int(v: number): this {
+    this.check('int', v).int(v);
+    return this;
+  }
+
+  intOrNull(v: number | null): this {
+    if (v === null) this.check('int?', v).nil();
+    else this.check('int?', v).int(v);
+    return this;
+  }
+
+  str(v: string): this {
+    this.check('str', v).str(v);
+    return this;
+  }
+
+  source(v: string): this {
+    const code = SOURCE_CODE.get(v);
+    if (code === undefined) this.check('source', v).str(v);
+    else this.check('source', v).int(code);
+    return this;
+  }
+
+  bin(v: Uint8Array): this {
+    this.check('bin', v).bin(v);
+    return this;
+  }
+
+  state(v: CheckpointState): this {
+    this.check('state', v).raw(this.statePackr.pack(v));
+    return this;
+  }
+
+  /** The writer, once `value` is known to be a `type`; a TypeError naming the field otherwise. */
+  private check(type: FieldType, value: unknown): MsgpackWriter {
+    const problem = checkField(type, value);
+    if (problem !== undefined) {
+      const e = this.event;
+      throw new TypeError(`trace event ${e.kind} at icount ${e.icount}: ${this.spec.fields[this.index]} ${problem}`);
+    }
+    this.index++;
+    return this.out;
   }
 }
 
+const fieldEncoder = new FieldEncoder();
+
 /**
- * Fills `row` (reused across chunks, so encoding allocates nothing per event) with the
- * positional form of `e`, whose icount is stored relative to `previousIcount`.
- * Throws a TypeError for an event the format cannot store.
+ * Appends the positional form of `e` to `out`, its icount relative to `previousIcount`.
+ * Throws a TypeError for an event the format cannot store, having written nothing.
  */
-export function encodeEvent(e: TraceEvent, previousIcount: number, row: unknown[]): void {
+export function encodeEvent(e: TraceEvent, previousIcount: number, out: MsgpackWriter): void {
   const spec = SPEC_BY_KIND.get(e.kind);
   if (spec === undefined) throw new TypeError(`trace event kind '${String(e.kind)}' is not in the format`);
   if (!isIcount(e.icount)) throw new TypeError(`trace event ${e.kind}: icount ${e.icount} is not a safe non-negative integer`);
-  row.length = 2 + spec.fields.length;
-  row[0] = spec.tag;
-  row[1] = e.icount - previousIcount;
-  const fields = e as unknown as Record<string, unknown>;
-  for (let i = 0; i < spec.fields.length; i++) {
-    const name = spec.fields[i]!;
-    const value = fields[name];
-    const problem = checkField(spec.types[i]!, value);
-    if (problem !== undefined) throw new TypeError(`trace event ${e.kind} at icount ${e.icount}: ${name} ${problem}`);
-    row[2 + i] = spec.types[i] === 'source' ? (SOURCE_CODE.get(value as string) ?? value) : value;
+  const start = out.length;
+  out.fixArray(2 + spec.fields.length);
+  out.int(spec.tag);
+  out.int(e.icount - previousIcount);
+  fieldEncoder.begin(out, e, spec);
+  try {
+    spec.encode(e, fieldEncoder);
+  } catch (err) {
+    out.length = start;
+    throw err;
   }
 }
 
 /**
- * The event a decoded row stands for, or undefined for an unknown skippable kind. Throws
- * MalformedEvent or UnknownEventKind.
+ * The events of a decoded chunk payload (an array of `count` rows), or why it is malformed or
+ * unreadable. Rows of unknown skippable kinds are left out, their icounts still counted.
  */
-export function decodeEvent(row: unknown, previousIcount: number): TraceEvent | undefined {
-  if (!Array.isArray(row) || row.length < 2) throw new MalformedEvent('an event is not an array [tag, icount, ...]');
-  const [tag, delta] = row as [unknown, unknown];
-  if (typeof tag !== 'number' || !Number.isInteger(tag) || tag < 0) throw new MalformedEvent(`bad event tag ${String(tag)}`);
-  const spec = SPEC_BY_TAG.get(tag);
-  if (spec === undefined) {
-    if (tag >= FIRST_SKIPPABLE_TAG) return undefined;
-    throw new UnknownEventKind(tag);
+export function decodeEvents(rows: unknown, count: number): TraceEvent[] | string {
+  if (!Array.isArray(rows)) return 'malformed (payload is not an array of events)';
+  if (rows.length !== count) return `malformed (${rows.length} events, the frame says ${count})`;
+  const events: TraceEvent[] = [];
+  let icount = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const row: unknown = rows[i];
+    if (!Array.isArray(row) || row.length < 2) return `malformed (event ${i} is not an array [tag, icount, ...])`;
+    const [tag, delta] = row as [unknown, unknown];
+    icount += typeof delta === 'number' ? delta : NaN;
+    if (typeof tag !== 'number' || !Number.isInteger(tag) || tag < 0) return `malformed (event ${i}: bad tag ${String(tag)})`;
+    if (!isIcount(icount)) return `malformed (event ${i}: icount is not a safe non-negative integer)`;
+    const spec = SPEC_BY_TAG.get(tag);
+    if (spec !== undefined) {
+      const event = decodeFields(spec, row, icount);
+      if (typeof event === 'string') return `malformed (event ${i}: ${spec.kind}: ${event})`;
+      events.push(event);
+    } else if (tag < FIRST_SKIPPABLE_TAG) {
+      return `event ${i} has kind ${tag}, unknown to this trapdiff (a newer one wrote it)`;
+    }
   }
-  const icount = typeof delta === 'number' ? previousIcount + delta : NaN;
-  if (!isIcount(icount)) throw new MalformedEvent(`${spec.kind}: icount is not a safe non-negative integer`);
-  if (row.length !== 2 + spec.fields.length) throw new MalformedEvent(`${spec.kind}: ${row.length - 2} fields, expected ${spec.fields.length}`);
+  return events;
+}
+
+/** The event of a row of a known kind, or what is wrong with it. */
+function decodeFields(spec: KindSpec, row: unknown[], icount: number): TraceEvent | string {
+  if (row.length !== 2 + spec.fields.length) return `${row.length - 2} fields, expected ${spec.fields.length}`;
   const event: Record<string, unknown> = { kind: spec.kind, icount };
   for (let i = 0; i < spec.fields.length; i++) {
     const type = spec.types[i]!;
-    const value = type === 'source' ? decodeSource(row[2 + i]) : type === 'bin' ? plainBytes(row[2 + i]) : row[2 + i];
+    let value = row[2 + i];
+    if (type === 'source' && typeof value === 'number') {
+      value = INPUT_SOURCE_CODES[value];
+      if (value === undefined) return `unknown source code ${row[2 + i]}`;
+    }
+    if (type === 'bin' && value instanceof Uint8Array) value = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
     const problem = checkField(type, value);
-    if (problem !== undefined) throw new MalformedEvent(`${spec.kind}: ${spec.fields[i]} ${problem}`);
+    if (problem !== undefined) return `${spec.fields[i]} ${problem}`;
     event[spec.fields[i]!] = value;
   }
   return event as unknown as TraceEvent;
-}
-
-/** The numeric tag of an event kind (for the spec's table and the tests). */
-export function eventTag(kind: TraceEvent['kind']): number {
-  return SPEC_BY_KIND.get(kind)!.tag;
 }
 
 /** A rough size of the encoded event, for closing chunks near their byte budget. */
@@ -110,18 +193,6 @@ export function estimatedSize(e: TraceEvent): number {
   if (e.kind === 'snapshot') return 16 + e.data.length;
   if (e.kind === 'checkpoint') return 64 + e.hash.length + 9 * (e.state.regs?.length ?? 0);
   return 16;
-}
-
-function decodeSource(value: unknown): unknown {
-  if (typeof value !== 'number') return value;
-  const source = INPUT_SOURCE_CODES[value];
-  if (source === undefined) throw new MalformedEvent(`input: unknown source code ${value}`);
-  return source;
-}
-
-/** msgpackr decodes bin to a Buffer; events carry plain Uint8Arrays (a view, not a copy). */
-function plainBytes(value: unknown): unknown {
-  return value instanceof Uint8Array ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : value;
 }
 
 function isIcount(n: unknown): boolean {

@@ -15,7 +15,8 @@ import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, writeS
 import { Packr, Unpackr } from 'msgpackr';
 import { crc32 } from './crc.js';
 import { TraceError } from './errors.js';
-import { decodeEvent, encodeEvent, estimatedSize, MalformedEvent, UnknownEventKind } from './event-codec.js';
+import { MsgpackWriter } from './msgpack-writer.js';
+import { decodeEvents, encodeEvent, estimatedSize } from './event-codec.js';
 
 export { TraceError };
 
@@ -110,7 +111,7 @@ const DEFAULT_CHUNK_EVENTS = 1024;
 const DEFAULT_CHUNK_BYTES = 64 * 1024;
 
 /** What each readable format version's chunks decode with: older versions migrate here. */
-const EVENT_DECODERS: ReadonlyMap<number, typeof decodeEvent> = new Map([[1, decodeEvent]]);
+const EVENT_DECODERS: ReadonlyMap<number, typeof decodeEvents> = new Map([[1, decodeEvents]]);
 const OLDEST_READABLE = Math.min(...EVENT_DECODERS.keys());
 
 function newPackr(): Packr {
@@ -129,9 +130,9 @@ export class TraceWriter {
   private readonly chunkBytes: number;
   private readonly fsyncChunks: boolean;
   private readonly packr = newPackr();
-  /** Positional rows of the open chunk, reused from chunk to chunk. */
-  private readonly rows: unknown[][] = [];
-  private readonly batch: unknown[] = [];
+  /** The open chunk's payload: an array32 of events whose count is patched in at flush. */
+  private readonly payload = new MsgpackWriter();
+  private countAt = this.payload.array32Placeholder();
   private pendingEvents = 0;
   private pendingBytes = 0;
   private previousIcount = 0;
@@ -169,8 +170,7 @@ export class TraceWriter {
   /** Buffers `e` (encoded now, so a bad event throws here); a full chunk is written out. */
   append(e: TraceEvent): void {
     if (this.fd === undefined) throw new Error(`trace ${this.path} is already closed`);
-    const row = (this.rows[this.pendingEvents] ??= []);
-    encodeEvent(e, this.previousIcount, row);
+    encodeEvent(e, this.previousIcount, this.payload);
     this.previousIcount = e.icount;
     this.pendingEvents++;
     this.pendingBytes += estimatedSize(e);
@@ -182,12 +182,10 @@ export class TraceWriter {
   flush(): void {
     if (this.fd === undefined || this.pendingEvents === 0) return;
     const n = this.pendingEvents;
-    this.batch.length = n;
-    for (let i = 0; i < n; i++) this.batch[i] = this.rows[i];
-    this.writeChunk(n, this.packr.pack(this.batch));
-    // Drop the references (snapshot bytes) the rows held.
-    for (let i = 0; i < n; i++) this.rows[i]!.length = 0;
-    this.batch.length = 0;
+    this.payload.patchArray32(this.countAt, n);
+    this.writeChunk(n, this.payload.bytes());
+    this.payload.reset();
+    this.countAt = this.payload.array32Placeholder();
     this.eventCount += n;
     this.pendingEvents = 0;
     this.pendingBytes = 0;
@@ -344,7 +342,7 @@ export class TraceReader {
       const chunkOffset = offset;
       offset += CHUNK_FRAME_BYTES + length;
       if (count === FOOTER_MARK) return this.readFooter(payload, index, eventsSeen, size - offset);
-      const events = decodeChunk(payload, count, decode);
+      const events = decode(unpackOrUndefined(payload), count);
       if (typeof events === 'string') return this.stop(`chunk ${index}: ${events}`);
       eventsSeen += count;
       yield { index, offset: chunkOffset, events };
@@ -425,28 +423,6 @@ function readStart(source: ByteSource, label: string): { header: TraceHeader; fo
   const problem = header === undefined ? 'not MessagePack' : headerProblem(header, format);
   if (problem !== undefined) refuse(`corrupt trace header (${problem})`);
   return { header: header as TraceHeader, format, end };
-}
-
-/** The events of a chunk payload, or why it is malformed. */
-function decodeChunk(payload: Uint8Array, count: number, decode: typeof decodeEvent): TraceEvent[] | string {
-  const rows = unpackOrUndefined(payload);
-  if (!Array.isArray(rows)) return 'malformed (payload is not an array of events)';
-  if (rows.length !== count) return `malformed (${rows.length} events, the frame says ${count})`;
-  const events: TraceEvent[] = [];
-  let previousIcount = 0;
-  for (let i = 0; i < rows.length; i++) {
-    try {
-      const event = decode(rows[i], previousIcount);
-      if (event === undefined) continue;
-      events.push(event);
-      previousIcount = event.icount;
-    } catch (err) {
-      if (err instanceof UnknownEventKind) return `event ${i}: ${err.message}`;
-      if (err instanceof MalformedEvent) return `malformed (event ${i}: ${err.message})`;
-      throw err;
-    }
-  }
-  return events;
 }
 
 function unpackOrUndefined(payload: Uint8Array): unknown {

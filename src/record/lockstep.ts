@@ -106,6 +106,24 @@ function compare(sa: Step, sb: Step, labels: [string, string], a: ReplayMachine,
 }
 
 /**
+ * How a and b, standing at the same instruction count before running on, differ (null: they do
+ * not): a difference found before any instruction of the search ran (e.g. inputs at power-on).
+ */
+export function compareStanding(a: ReplayMachine, b: ReplayMachine, labels: [string, string] = ['a', 'b']): FirstDifference | null {
+  const sa = a.state.capture(), sb = b.state.capture();
+  if (stateHash(sa) === stateHash(sb)) return null;
+  const pages = [...a.state.takeWrittenPages(), ...b.state.takeWrittenPages()];
+  const memory = memoryRanges(a.machine.mem.ram, b.machine.mem.ram, pages);
+  const place = codePlace(a);
+  const { linear } = disassembleAt(a, place);
+  return {
+    kind: 'state', icount: a.icount, eip: place.eip, linear, instruction: '(none: the states differ before it runs)',
+    message: `the states differ at instruction ${a.icount}, before it runs`,
+    a: sa, b: sb, inputs: { a: [], b: [] }, diff: diffStates(sa, sb, memory), text: unifiedDiff(sa, sb, labels, memory),
+  };
+}
+
+/**
  * Steps a and b (at the same instruction count, in the same state) together until instruction
  * count `until` and returns the first instruction after which they differ, or null (equal all
  * the way, or both stopped alike before `until`).

@@ -20,6 +20,9 @@ export interface ReplayMachineOptions extends RebuildOptions {
   checkObservations?: boolean;
 }
 
+/** The instruction count of questions asked while a machine is being built. */
+const POWER_ON = { icount: 0 };
+
 export interface ReplayMark {
   snap: MachineSnapshot;
   inputs: number;
@@ -69,6 +72,7 @@ export class ReplayMachine {
     this.tracker?.dispose();
     this.env.position = 0;
     this.env.mismatch = null;
+    this.env.attach(POWER_ON); // the devices' power-on questions come before the new CPU exists
     this.m = buildMachine(this.trace.header.machine, this.image, this.env, this.opts);
     this.opts.configure?.(this.m);
     if (this.opts.checkObservations) this.m.cpu.events = observe(this.m.cpu, (e) => this.checkObservation(e));

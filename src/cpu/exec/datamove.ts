@@ -6,6 +6,9 @@
 import { AF, CF, DF, EAX, EBX, ECX, EDX, EXC_BR, PF, SF, ZF } from '../constants.js';
 import { LZ_ADD, LZ_SUB, type Cpu } from '../cpu.js';
 import type { Exec, Insn } from '../insn.js';
+import { PROC_PAUSE_EXITING } from '../vmx/controls.js';
+import { EXIT_REASON_PAUSE } from '../vmx/exit.js';
+import { exitsByControl } from '../vmx/intercept.js';
 import { setCF } from './arith.js';
 import { byteForm, bySize, readMemV, regV, setRegV, sized, writeMemV, type SizedShapes } from './variants.js';
 
@@ -13,6 +16,10 @@ import { byteForm, bySize, readMemV, regV, setRegV, sized, writeMemV, type Sized
 const AH_FLAGS = SF | ZF | AF | PF | CF;
 
 const nop: Exec = () => {};
+/** PAUSE is a NOP, but a VM exit in VMX non-root operation with "PAUSE exiting" (no PAUSE-loop exiting here). */
+const pause: Exec = (cpu) => {
+  if (cpu.vmx.nonRoot) exitsByControl(cpu, PROC_PAUSE_EXITING, EXIT_REASON_PAUSE);
+};
 
 // ---- Register and read-modify-write operands of CMPXCHG/XADD/XCHG at 8, 16 or 32 bits ----
 
@@ -174,7 +181,7 @@ export const handlers: Record<string, Exec> = {
   cld: (cpu) => { cpu.flags &= ~DF; },
   std: (cpu) => { cpu.flags |= DF; },
   nop,
-  pause: nop,
+  pause,
   nop_Ev: nop, // hint NOPs and PREFETCHh: no memory access, no fault
   bound_GvMa: (cpu, i) => {
     const off = cpu.ea(i);

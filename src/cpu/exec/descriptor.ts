@@ -1,5 +1,6 @@
 // Descriptor-table instructions (SDM Vol. 2): LAR, LSL, VERR, VERW, ARPL, SLDT, STR, LLDT, LTR,
-// SGDT, SIDT, LGDT, LIDT.
+// SGDT, SIDT, LGDT, LIDT. With "descriptor-table exiting" the last eight are VM exits in VMX
+// non-root operation, after their #UD and CPL checks (SDM Vol. 3C 25.1.3).
 
 import {
   EXC_GP, EXC_NP, EXC_UD, LDTR, SYS_CALLGATE16, SYS_CALLGATE32, SYS_LDT, SYS_TASKGATE,
@@ -7,6 +8,7 @@ import {
 } from '../constants.js';
 import type { Cpu } from '../cpu.js';
 import type { Exec, Insn } from '../insn.js';
+import { descriptorTableExits } from '../vmx/intercept.js';
 import { desc, isNullSelector, loadCacheFromDesc, loadNull, readDescriptor } from '../segment-load.js';
 
 /** LAR, LSL, VERR, VERW, ARPL, SLDT, STR, LLDT, LTR are #UD in real and virtual-8086 mode. */
@@ -94,6 +96,7 @@ const arpl: Exec = (cpu, i) => {
 function storeSelector(s: number): Exec {
   return (cpu, i) => {
     requireProtected(cpu);
+    if (cpu.vmx.nonRoot && descriptorTableExits(cpu, i, false)) return;
     const v = cpu.seg[s];
     if (i.mod === 3 && i.o32) cpu.regs[i.rm] = v;
     else cpu.writeE16(i, v);
@@ -104,6 +107,7 @@ function storeSelector(s: number): Exec {
 const lldt: Exec = (cpu, i) => {
   requireProtected(cpu);
   requireCpl0(cpu);
+  if (cpu.vmx.nonRoot && descriptorTableExits(cpu, i, false)) return;
   const sel = cpu.readE16(i), err = sel & 0xfffc;
   if (isNullSelector(sel)) {
     loadNull(cpu, LDTR, sel);
@@ -119,6 +123,7 @@ const lldt: Exec = (cpu, i) => {
 const ltr: Exec = (cpu, i) => {
   requireProtected(cpu);
   requireCpl0(cpu);
+  if (cpu.vmx.nonRoot && descriptorTableExits(cpu, i, false)) return;
   const sel = cpu.readE16(i), err = sel & 0xfffc;
   if (isNullSelector(sel)) cpu.fault(EXC_GP, 0);
   if (sel & 4 || !readDescriptor(cpu, sel)) cpu.fault(EXC_GP, err);
@@ -137,6 +142,7 @@ const ltr: Exec = (cpu, i) => {
  */
 function storeTable(idt: boolean): Exec {
   return (cpu, i) => {
+    if (cpu.vmx.nonRoot && descriptorTableExits(cpu, i, true)) return;
     const off = cpu.ea(i);
     const baseOff = i.a32 ? (off + 2) | 0 : (off + 2) & 0xffff;
     const limLin = cpu.linear(i.seg, off, 2, true);
@@ -153,6 +159,7 @@ function storeTable(idt: boolean): Exec {
 function loadTable(idt: boolean): Exec {
   return (cpu: Cpu, i: Insn) => {
     requireCpl0(cpu);
+    if (cpu.vmx.nonRoot && descriptorTableExits(cpu, i, true)) return;
     const off = cpu.ea(i);
     const limit = cpu.read16(i.seg, off);
     let base = cpu.read32(i.seg, i.a32 ? (off + 2) | 0 : (off + 2) & 0xffff);

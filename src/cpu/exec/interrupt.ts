@@ -13,7 +13,9 @@ import {
 } from '../segment-load.js';
 import { taskReturn } from '../tasks.js';
 import { skipSingleStep } from '../debug.js';
-import { EXIT_REASON_HLT, hltExits, instructionExit } from '../vmx/exit.js';
+import { PROC_HLT_EXITING } from '../vmx/controls.js';
+import { EXIT_REASON_HLT } from '../vmx/exit.js';
+import { exitsByControl } from '../vmx/intercept.js';
 
 /** Arithmetic flags plus TF, DF, NT: what POPF/IRET may always change (IF and IOPL excluded). */
 const BASE_FLAGS = 0x4dd5;
@@ -178,7 +180,7 @@ function iretToV86(cpu: Cpu, eip: number, cs: number, flags: number): void {
 
 const hlt: Exec = (cpu) => {
   if (cpu.cpl !== 0) cpu.fault(EXC_GP, 0);
-  if (hltExits(cpu)) return instructionExit(cpu, EXIT_REASON_HLT); // VMX non-root, "HLT exiting"
+  if (cpu.vmx.nonRoot && exitsByControl(cpu, PROC_HLT_EXITING, EXIT_REASON_HLT)) return;
   cpu.halted = true;
   cpu.attention = true;
   cpu.events?.onHalt?.();

@@ -15,7 +15,8 @@ import { DR6_BS } from '../debug.js';
 import { PF_SLOW } from '../../machine/memory.js';
 import { LZ_SUB, type Cpu } from '../cpu.js';
 import { REP_E, REP_NONE, type Exec, type Insn } from '../insn.js';
-import { checkIoPermission } from './io.js';
+import { IO_IN, IO_REP, IO_STRING } from '../vmx/intercept-io.js';
+import { startIo } from './io.js';
 
 const MOVS = 0, CMPS = 1, STOS = 2, LODS = 3, SCAS = 4, INS = 5, OUTS = 6;
 
@@ -161,9 +162,11 @@ function blockChunk(cpu: Cpu, i: Insn, move: boolean, size: number, max: number)
 
 /** Runs `op` once, or under its REP prefix (REPE/REPNE conditions for CMPS/SCAS). */
 function str(cpu: Cpu, i: Insn, op: number, size: number): void {
-  // The I/O permission is checked first, even for a REP with a zero count (as Bochs does). A
-  // REP that stops early checks again when it resumes, so I/O breakpoints trap per iteration.
-  if (op === INS || op === OUTS) checkIoPermission(cpu, cpu.regs[EDX] & 0xffff, size);
+  // The I/O permission (and a VM exit) is checked first, even for a REP with a zero count (as
+  // Bochs does). A REP that stops early checks again when it resumes, so I/O breakpoints trap
+  // per iteration.
+  if ((op === INS || op === OUTS) &&
+      !startIo(cpu, i, cpu.regs[EDX] & 0xffff, size, (op === INS ? IO_IN : 0) | IO_STRING | (i.rep !== REP_NONE ? IO_REP : 0))) return;
   if (i.rep === REP_NONE) {
     once(cpu, i, op, size);
     return;

@@ -2,7 +2,7 @@
 // VM exits are exit.ts), for an IA-32 processor: natural-width fields are 32 bits, there is no
 // IA-32e mode, and CR4.PAE cannot be set on this model (so no PDPTE checks or loads). VMX non-root operation is the flag
 // cpu.vmx.nonRoot; the instructions that exit check it (cpuid.ts, exec/interrupt.ts HLT,
-// instructions.ts).
+// instructions.ts, vmx/intercept*.ts for the controlled ones).
 //
 // Not implemented yet, each refused at VM entry as invalid control fields (VMfailValid(7), a
 // defined outcome rather than a guest running with the wrong semantics; docs/VMX.md): event
@@ -16,7 +16,10 @@ import { flushTlb } from '../paging.js';
 import { ACTIVITY_HLT, ACTIVITY_SHUTDOWN, CONTROL_MUST1, crAllowedInVmx, VMCS_REVISION_ID } from './capabilities.js';
 import {
   ENTRY, ENTRY_LOAD_DEBUG, ENTRY_LOAD_PAT, EXIT, EXIT_LOAD_PAT, EXIT_SAVE_DEBUG, EXIT_SAVE_PAT, PIN, PROC,
-  PROC2, PROC2_UNRESTRICTED_GUEST, PROC_CR3_LOAD_EXITING, PROC_CR3_STORE_EXITING, PROC_HLT_EXITING, PROC_SECONDARY,
+  PROC2, PROC2_DESC_TABLE_EXITING, PROC2_UNRESTRICTED_GUEST, PROC2_WBINVD_EXITING, PROC_CR3_LOAD_EXITING,
+  PROC_CR3_STORE_EXITING, PROC_HLT_EXITING, PROC_INVLPG_EXITING, PROC_IO_BITMAPS, PROC_MONITOR_EXITING,
+  PROC_MOV_DR_EXITING, PROC_MSR_BITMAPS, PROC_MWAIT_EXITING, PROC_PAUSE_EXITING, PROC_RDPMC_EXITING,
+  PROC_RDTSC_EXITING, PROC_SECONDARY, PROC_TSC_OFFSETTING, PROC_UNCOND_IO_EXITING,
 } from './controls.js';
 import {
   BLOCK_MOV_SS, BLOCK_NMI, BLOCK_SMI, BLOCK_STI, VMCS_EXCEPTION_BITMAP, G_ACTIVITY, G_AR, G_BASE, G_CR0, G_CR3, G_CR4, G_DEBUGCTL, G_DR7, G_GDTR_BASE, G_GDTR_LIMIT, G_IDTR_BASE, G_IDTR_LIMIT, G_INTERRUPTIBILITY, G_LIMIT, G_LINK, G_PAT, G_PENDING_DEBUG, G_RFLAGS, G_RIP, G_RSP, G_SEL, G_SYSENTER_CS, G_SYSENTER_EIP, G_SYSENTER_ESP,
@@ -31,9 +34,13 @@ export const QUAL_GUEST_STATE = 0, QUAL_LINK_POINTER = 4;
 /** RFLAGS bits that must be 0 (31:22, 15, 5, 3) and bit 1 that must be 1 (26.3.1.4). */
 const RFLAGS_RESERVED0 = (0xffc00000 | (1 << 15) | (1 << 5) | (1 << 3)) | 0, RFLAGS_FIXED1 = 2;
 
-// Non-root behaviour this slice models beyond the TRUE allowed 0-settings: HLT exiting, and the
-// CR3-load/store exiting default1 pair (accepted only when 0: see controlsImplemented).
-const PROC_IMPLEMENTED = CONTROL_MUST1[PROC] | PROC_HLT_EXITING;
+// Non-root behaviour modelled beyond the TRUE allowed 0-settings: the instruction-caused exits
+// (vmx/intercept*.ts) and TSC offsetting.
+const PROC_IMPLEMENTED = CONTROL_MUST1[PROC] | PROC_HLT_EXITING | PROC_TSC_OFFSETTING | PROC_INVLPG_EXITING |
+  PROC_MWAIT_EXITING | PROC_RDPMC_EXITING | PROC_RDTSC_EXITING | PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING |
+  PROC_MOV_DR_EXITING | PROC_UNCOND_IO_EXITING | PROC_IO_BITMAPS | PROC_MSR_BITMAPS | PROC_MONITOR_EXITING |
+  PROC_PAUSE_EXITING | PROC_SECONDARY;
+const PROC2_IMPLEMENTED = CONTROL_MUST1[PROC2] | PROC2_DESC_TABLE_EXITING | PROC2_WBINVD_EXITING;
 
 /**
  * Whether the non-root CPU models every control the VMCS turns on (see the file comment); the
@@ -42,8 +49,8 @@ const PROC_IMPLEMENTED = CONTROL_MUST1[PROC] | PROC_HLT_EXITING;
 export function controlsImplemented(cpu: Cpu): boolean {
   const proc = vmcsRead(cpu, VMCS_PROC_CONTROLS);
   if (vmcsRead(cpu, VMCS_PIN_CONTROLS) !== CONTROL_MUST1[PIN]) return false;
-  if (proc & ~PROC_IMPLEMENTED || proc & (PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING)) return false;
-  if (proc & PROC_SECONDARY && vmcsRead(cpu, VMCS_PROC2_CONTROLS) !== CONTROL_MUST1[PROC2]) return false;
+  if (proc & ~PROC_IMPLEMENTED) return false;
+  if (proc & PROC_SECONDARY && vmcsRead(cpu, VMCS_PROC2_CONTROLS) & ~PROC2_IMPLEMENTED) return false;
   if (vmcsRead(cpu, VMCS_EXCEPTION_BITMAP) !== 0) return false; // exception exits not modelled yet
   if (vmcsRead(cpu, VMCS_EXIT_CONTROLS) & ~(CONTROL_MUST1[EXIT] | EXIT_SAVE_DEBUG | EXIT_SAVE_PAT | EXIT_LOAD_PAT)) return false;
   if (vmcsRead(cpu, VMCS_ENTRY_CONTROLS) & ~(CONTROL_MUST1[ENTRY] | ENTRY_LOAD_DEBUG | ENTRY_LOAD_PAT)) return false;

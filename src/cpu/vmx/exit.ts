@@ -9,15 +9,15 @@ import type { Cpu } from '../cpu.js';
 import { MSR_DEBUGCTL, MSR_PAT, MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_EIP, sysenterMsr } from '../msr.js';
 import { flushTlb } from '../paging.js';
 import { ACTIVITY_HLT } from './capabilities.js';
-import { EXIT_LOAD_PAT, EXIT_SAVE_DEBUG, EXIT_SAVE_PAT, PROC_HLT_EXITING } from './controls.js';
+import { EXIT_LOAD_PAT, EXIT_SAVE_DEBUG, EXIT_SAVE_PAT } from './controls.js';
 import {
   BLOCK_MOV_SS, BLOCK_NMI, BLOCK_STI, G_ACTIVITY, G_AR, G_BASE, G_CR0, G_CR3, G_CR4, G_DEBUGCTL, G_DR7,
   G_GDTR_BASE, G_GDTR_LIMIT, G_IDTR_BASE, G_IDTR_LIMIT, G_INTERRUPTIBILITY, G_LIMIT, G_PAT, G_PENDING_DEBUG,
   G_RFLAGS, G_RIP, G_RSP, G_SEL, G_SYSENTER_CS, G_SYSENTER_EIP, G_SYSENTER_ESP, H_CR0, H_CR3, H_CR4,
   H_FS_BASE, H_GDTR_BASE, H_IDTR_BASE, H_PAT, H_RIP, H_RSP, H_SEL, H_SYSENTER_CS, H_SYSENTER_EIP,
   H_SYSENTER_ESP, H_TR_BASE, VMCS_ENTRY_INTERRUPTION_INFO, VMCS_EXIT_CONTROLS, VMCS_EXIT_MSR_LOAD_ADDR,
-  VMCS_EXIT_MSR_LOAD_COUNT, VMCS_EXIT_MSR_STORE_ADDR, VMCS_EXIT_MSR_STORE_COUNT, VMCS_PROC_CONTROLS,
-  X_IDT_VECTORING, X_INSTRUCTION_LENGTH, X_INTERRUPTION_INFO, X_QUALIFICATION, X_REASON,
+  VMCS_EXIT_MSR_LOAD_COUNT, VMCS_EXIT_MSR_STORE_ADDR, VMCS_EXIT_MSR_STORE_COUNT,
+  X_IDT_VECTORING, X_INSTRUCTION_INFO, X_INSTRUCTION_LENGTH, X_INTERRUPTION_INFO, X_QUALIFICATION, X_REASON,
 } from './fields.js';
 import { hostStateValid } from './entry-checks.js';
 import { LIST_DONE, LIST_TOO_LONG, loadMsrList, storeMsrList } from './msr-lists.js';
@@ -147,6 +147,7 @@ function loadHostState(cpu: Cpu): void {
   cpu.vmx.nonRoot = false;
   cpu.setCpl(0);
   cpu.attention = true;
+  cpu.yieldBlock = true; // a block must not run on into the guest instructions after an exiting one
   const loaded = loadMsrList(cpu, VMCS_EXIT_MSR_LOAD_ADDR, VMCS_EXIT_MSR_LOAD_COUNT);
   if (loaded !== LIST_DONE) vmxAbort(cpu, listAbort(loaded, ABORT_LOADING_HOST_MSRS));
 }
@@ -176,16 +177,14 @@ export function entryFailure(cpu: Cpu, basicReason: number, qualification: numbe
 
 /**
  * A VM exit caused by the instruction executing now (cpu.prevEip .. cpu.eip), before it has any
- * effect: the guest resumes at that instruction; its length is recorded (27.2.4).
+ * effect: the guest resumes at that instruction; its length (27.2.4), the exit qualification
+ * (27.2.1) and the VM-exit instruction-information field (27.2.5; 0 where the SDM leaves it
+ * undefined) are recorded.
  */
-export function instructionExit(cpu: Cpu, reason: number): void {
-  recordExit(cpu, reason, 0);
+export function instructionExit(cpu: Cpu, reason: number, qualification = 0, info = 0): void {
+  recordExit(cpu, reason, qualification);
   vmcsWrite(cpu, X_INSTRUCTION_LENGTH, (cpu.eip - cpu.prevEip) & 0xf);
+  vmcsWrite(cpu, X_INSTRUCTION_INFO, info);
   cpu.halted = false;
   exitToHost(cpu, cpu.prevEip);
-}
-
-/** HLT in non-root operation: a VM exit when "HLT exiting" is 1 (25.1.3). */
-export function hltExits(cpu: Cpu): boolean {
-  return cpu.vmx.nonRoot && (vmcsRead(cpu, VMCS_PROC_CONTROLS) & PROC_HLT_EXITING) !== 0;
 }

@@ -178,6 +178,10 @@ export const H_CR0 = 0x6c00, H_CR3 = 0x6c02, H_CR4 = 0x6c04, H_FS_BASE = 0x6c06,
   H_GDTR_BASE = 0x6c0c, H_IDTR_BASE = 0x6c0e, H_SYSENTER_ESP = 0x6c10, H_SYSENTER_EIP = 0x6c12,
   H_RSP = 0x6c14, H_RIP = 0x6c16;
 export const X_REASON = 0x4402, X_INTERRUPTION_INFO = 0x4404, X_IDT_VECTORING = 0x4408, X_INSTRUCTION_LENGTH = 0x440c,
-  X_QUALIFICATION = 0x6400;
+  X_QUALIFICATION = 0x6400, X_GUEST_PHYSICAL = 0x2400, X_GUEST_LINEAR = 0x640a;
+export const X_INSTRUCTION_INFO = 0x440e;
+// The controls of instruction-caused VM exits (vmx/intercept*.ts).
+export const VMCS_TSC_OFFSET = 0x2010, VMCS_CR0_MASK = 0x6000, VMCS_CR4_MASK = 0x6002, VMCS_CR0_SHADOW = 0x6004,
+  VMCS_CR4_SHADOW = 0x6006, VMCS_CR3_TARGET0 = 0x6008;
 /** Interruptibility-state bits (24.4.2). */
 export const BLOCK_STI = 1, BLOCK_MOV_SS = 2, BLOCK_SMI = 4, BLOCK_NMI = 8;

@@ -23,6 +23,7 @@ import {
   EXIT_REASON_VMRESUME, EXIT_REASON_VMWRITE, EXIT_REASON_VMXOFF, EXIT_REASON_VMXON, instructionExit,
 } from './exit.js';
 import { FIELDS, VMCS_ENTRY_MSR_LOAD_ADDR, VMCS_ENTRY_MSR_LOAD_COUNT, VMCS_VM_INSTRUCTION_ERROR } from './fields.js';
+import { vmxInstructionExit } from './intercept.js';
 import { LIST_DONE, LIST_TOO_LONG, loadMsrList } from './msr-lists.js';
 import { INVALID_PTR } from './state.js';
 import { fieldIndex, isLaunched, readField, revisionId, setLaunched, vmcsWrite, writeField } from './vmcs.js';
@@ -64,10 +65,10 @@ function vmFail(cpu: Cpu, error: number): void {
  * CPL > 0. In VMX non-root operation the instruction is a VM exit instead (returns true: the
  * caller stops). (The register-operand #UD of the memory-only forms is the decoder's.)
  */
-function rootOperationChecks(cpu: Cpu, exitReason: number): boolean {
+function rootOperationChecks(cpu: Cpu, i: Insn, exitReason: number): boolean {
   if (!cpu.vmx.on || !cpu.protectedMode || cpu.v86) cpu.faultNoCode(EXC_UD);
   if (cpu.vmx.nonRoot) {
-    instructionExit(cpu, exitReason);
+    vmxInstructionExit(cpu, i, exitReason);
     return true;
   }
   if (cpu.cpl !== 0) cpu.fault(EXC_GP, 0);
@@ -102,7 +103,7 @@ const vmxon_Mq: Exec = (cpu, i) => {
   if (!(cpu.cr4 & CR4_VMXE) || !cpu.protectedMode || cpu.v86) cpu.faultNoCode(EXC_UD);
   const vmx = cpu.vmx;
   if (vmx.on) {
-    if (vmx.nonRoot) return instructionExit(cpu, EXIT_REASON_VMXON);
+    if (vmx.nonRoot) return vmxInstructionExit(cpu, i, EXIT_REASON_VMXON);
     if (cpu.cpl !== 0) cpu.fault(EXC_GP, 0);
     vmFail(cpu, VMXERR_VMXON_IN_ROOT);
     return;
@@ -128,8 +129,8 @@ const vmxon_Mq: Exec = (cpu, i) => {
 };
 
 /** No dual-monitor treatment of SMIs and SMM on this model, so VMXOFF never fails. */
-const vmxoff: Exec = (cpu) => {
-  if (rootOperationChecks(cpu, EXIT_REASON_VMXOFF)) return;
+const vmxoff: Exec = (cpu, i) => {
+  if (rootOperationChecks(cpu, i, EXIT_REASON_VMXOFF)) return;
   cpu.vmx.reset();
   vmSucceed(cpu);
 };
@@ -137,7 +138,7 @@ const vmxoff: Exec = (cpu) => {
 // ---------------------------------------------------------------- VMCS pointer instructions
 
 const vmclear_Mq: Exec = (cpu, i) => {
-  if (rootOperationChecks(cpu, EXIT_REASON_VMCLEAR)) return;
+  if (rootOperationChecks(cpu, i, EXIT_REASON_VMCLEAR)) return;
   const addr = readQword(cpu, i) >>> 0;
   if (!validPointer(addr)) return vmFail(cpu, VMXERR_VMCLEAR_INVALID_ADDR);
   if (addr === cpu.vmx.vmxonPtr) return vmFail(cpu, VMXERR_VMCLEAR_VMXON_PTR);
@@ -148,7 +149,7 @@ const vmclear_Mq: Exec = (cpu, i) => {
 };
 
 const vmptrld_Mq: Exec = (cpu, i) => {
-  if (rootOperationChecks(cpu, EXIT_REASON_VMPTRLD)) return;
+  if (rootOperationChecks(cpu, i, EXIT_REASON_VMPTRLD)) return;
   const addr = readQword(cpu, i) >>> 0;
   if (!validPointer(addr)) return vmFail(cpu, VMXERR_VMPTRLD_INVALID_ADDR);
   if (addr === cpu.vmx.vmxonPtr) return vmFail(cpu, VMXERR_VMPTRLD_VMXON_PTR);
@@ -160,7 +161,7 @@ const vmptrld_Mq: Exec = (cpu, i) => {
 
 /** VMPTRST: both dwords are checked for writing before either is written. */
 const vmptrst_Mq: Exec = (cpu, i) => {
-  if (rootOperationChecks(cpu, EXIT_REASON_VMPTRST)) return;
+  if (rootOperationChecks(cpu, i, EXIT_REASON_VMPTRST)) return;
   const lin = cpu.linear(i.seg, cpu.ea(i), 8, true);
   cpu.probeWrite(lin, 8);
   const user = cpu.cpl === 3, ptr = cpu.vmx.vmcsPtr;
@@ -172,7 +173,7 @@ const vmptrst_Mq: Exec = (cpu, i) => {
 // ---------------------------------------------------------------- VMREAD / VMWRITE
 
 const vmread_EdGd: Exec = (cpu, i) => {
-  if (rootOperationChecks(cpu, EXIT_REASON_VMREAD)) return;
+  if (rootOperationChecks(cpu, i, EXIT_REASON_VMREAD)) return;
   const ptr = cpu.vmx.vmcsPtr;
   if (ptr === INVALID_PTR) return vmFailInvalid(cpu);
   const encoding = cpu.regs[i.reg];
@@ -186,7 +187,7 @@ const vmread_EdGd: Exec = (cpu, i) => {
 
 /** The source operand is read (and may fault) once a current VMCS is known to exist, as Bochs does. */
 const vmwrite_GdEd: Exec = (cpu, i) => {
-  if (rootOperationChecks(cpu, EXIT_REASON_VMWRITE)) return;
+  if (rootOperationChecks(cpu, i, EXIT_REASON_VMWRITE)) return;
   const ptr = cpu.vmx.vmcsPtr;
   if (ptr === INVALID_PTR) return vmFailInvalid(cpu);
   const v = i.mod === 3 ? cpu.regs[i.rm] : cpu.read32(i.seg, cpu.ea(i));
@@ -222,8 +223,8 @@ export function vmEntry(cpu: Cpu, launch: boolean): void {
 
 /** VMLAUNCH and VMRESUME up to the guest (SDM 30.3 VMLAUNCH/VMRESUME, 26.1, 26.2). */
 function entryInstruction(launch: boolean): Exec {
-  return (cpu) => {
-    if (rootOperationChecks(cpu, launch ? EXIT_REASON_VMLAUNCH : EXIT_REASON_VMRESUME)) return;
+  return (cpu, i) => {
+    if (rootOperationChecks(cpu, i, launch ? EXIT_REASON_VMLAUNCH : EXIT_REASON_VMRESUME)) return;
     const ptr = cpu.vmx.vmcsPtr;
     if (ptr === INVALID_PTR) return vmFailInvalid(cpu);
     // Blocking by MOV SS: this instruction follows a MOV SS or POP SS.
@@ -257,7 +258,7 @@ const vmcall: Exec = (cpu) => {
  */
 const invept_GdMo: Exec = (cpu, i) => {
   if (!INVEPT_SUPPORTED) cpu.faultNoCode(EXC_UD);
-  if (rootOperationChecks(cpu, EXIT_REASON_INVEPT)) return;
+  if (rootOperationChecks(cpu, i, EXIT_REASON_INVEPT)) return;
   const type = cpu.regs[i.reg] >>> 0;
   if (!inveptTypeSupported(type)) return vmFail(cpu, VMXERR_INVALID_INVEPT_INVVPID);
   readDescriptor(cpu, i);
@@ -272,7 +273,7 @@ const invept_GdMo: Exec = (cpu, i) => {
  */
 const invvpid_GdMo: Exec = (cpu, i) => {
   if (!INVVPID_SUPPORTED) cpu.faultNoCode(EXC_UD);
-  if (rootOperationChecks(cpu, EXIT_REASON_INVVPID)) return;
+  if (rootOperationChecks(cpu, i, EXIT_REASON_INVVPID)) return;
   const type = cpu.regs[i.reg] >>> 0;
   if (!invvpidTypeSupported(type)) return vmFail(cpu, VMXERR_INVALID_INVEPT_INVVPID);
   readDescriptor(cpu, i);

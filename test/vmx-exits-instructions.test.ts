@@ -1,0 +1,380 @@
+// Instruction-caused VM exits (SDM Vol. 3C 25.1.2, 25.1.3) with their exit qualification (27.2.1),
+// instruction length (27.2.4) and instruction information (27.2.5), the instruction behaviour the
+// controls change without an exit (25.3: TSC offsetting, CR0/CR4 read shadows and guest/host
+// masks), and the faults that take priority over the exits (25.1.1). Each case is a ring-0 host
+// that fills VMCS A through VMWRITE and launches a flat guest (helpers/vmx.ts `program`); the
+// guest runs the instruction under test at `guest_insn` and a VMCALL at `guest_next`, so an exit
+// with reason 18 at `guest_next` means the instruction did not exit. ROM versions of the cases
+// run on trapdiff and on Bochs at the end of the file.
+
+import { describe, expect, it } from 'vitest';
+import { EAX, EBX, ECX, EDX, ESI } from '../src/cpu/constants.js';
+import { CONTROL_MUST1, controlMsr } from '../src/cpu/vmx/capabilities.js';
+import {
+  PROC, PROC2_DESC_TABLE_EXITING, PROC2_WBINVD_EXITING, PROC_CR3_LOAD_EXITING, PROC_CR3_STORE_EXITING,
+  PROC_INVLPG_EXITING, PROC_IO_BITMAPS, PROC_MONITOR_EXITING, PROC_MOV_DR_EXITING, PROC_MSR_BITMAPS,
+  PROC_MWAIT_EXITING, PROC_PAUSE_EXITING, PROC_RDPMC_EXITING, PROC_RDTSC_EXITING, PROC_SECONDARY,
+  PROC_TSC_OFFSETTING, PROC_UNCOND_IO_EXITING,
+} from '../src/cpu/vmx/controls.js';
+import { vmcsRead } from '../src/cpu/vmx/vmcs.js';
+import { run, type Run } from './helpers/exec.js';
+import { IDT_BASE, GDT_BASE } from './helpers/harness.js';
+import { DATA, LABEL_INSN, LABEL_NEXT, PATH, HOST_RESUMED, program, rd, TSS, vmxReady, w } from './helpers/vmx.js';
+
+const REASON = 0x4402, QUALIFICATION = 0x6400, LENGTH = 0x440c, INFO = 0x440e, GUEST_LINEAR = 0x640a,
+  GUEST_RIP = 0x681e, GUEST_CR0 = 0x6800;
+const VMCALL = 18;
+/** Bitmap pages: I/O bitmaps A and B, MSR bitmaps. */
+const IO_A = 0x50000, IO_B = 0x51000, MSR_BITMAPS = 0x52000;
+/** Where guests store what they read. */
+const OUT = DATA + 0x200;
+
+/** The primary controls at their minimum plus `bits`. */
+const proc = (bits: number): string => w(0x4002, CONTROL_MUST1[PROC] | bits);
+/** Secondary controls `bits`, activated. */
+const proc2 = (bits: number, primary = 0): string[] => [proc(PROC_SECONDARY | primary), w(0x401e, bits)];
+
+interface Exit extends Run {
+  reason: number;
+  qualification: number;
+  length: number;
+  info: number;
+  /** Where the guest was: 'insn' (guest_insn), 'next' (guest_next) or the RIP. */
+  at: string | number;
+}
+/** Runs the host with `writes`, guest code `guest` (labels guest_insn, guest_next), and reads the exit. */
+function exitOf(writes: string[], guest: string): Exit {
+  const r = run('pm32', program(writes, `${guest}\nvmcall`), vmxReady);
+  const rip = r.vector < 0 ? vmcsRead(r.cpu, GUEST_RIP) >>> 0 : -1;
+  const at = rip === rd(r, LABEL_INSN) ? 'insn' : rip === rd(r, LABEL_NEXT) ? 'next' : rip;
+  return {
+    ...r, at, reason: vmcsRead(r.cpu, REASON), qualification: vmcsRead(r.cpu, QUALIFICATION) >>> 0,
+    length: vmcsRead(r.cpu, LENGTH), info: vmcsRead(r.cpu, INFO) >>> 0,
+  };
+}
+/** The exit happened at guest_insn with `reason`, `qualification` and `length`. */
+function expectExit(e: Exit, reason: number, qualification: number, length: number): void {
+  expect(e.vector).toBe(-1);
+  expect(rd(e, PATH)).toBe(HOST_RESUMED);
+  expect([e.at, e.reason, e.qualification, e.length]).toEqual(['insn', reason, qualification >>> 0, length]);
+  expect(e.cpu.vmx.nonRoot).toBe(false);
+}
+/** The instruction ran in the guest without an exit: the VMCALL after it exited. */
+function expectNoExit(e: Exit): void {
+  expect(e.vector).toBe(-1);
+  expect([e.at, e.reason]).toEqual(['next', VMCALL]);
+}
+/** The instruction faulted in the guest (with `vector`) instead of exiting. */
+function expectFault(e: Exit, vector: number): void {
+  expect(e.vector).toBe(vector);
+  expect(e.cpu.vmx.nonRoot).toBe(true);
+}
+
+/** A ring-3 guest: CS 1BH, SS/DS/ES/FS/GS 23H (DPL 3), EFLAGS `eflags`. */
+const RING3 = [w(0x0802, 0x1b), w(0x4816, 0xc0fb), ...[0, 2, 3, 4, 5].flatMap((s) => [w(0x0800 + 2 * s, 0x23),
+  w(0x4814 + 2 * s, 0xc0f3)])];
+
+describe('unconditional and single-control exits', () => {
+  it('INVD exits unconditionally (13, length 2); at CPL 3 it is #GP(0) first', () => {
+    expectExit(exitOf([], 'guest_insn: invd\nguest_next:'), 13, 0, 2);
+    expectFault(exitOf(RING3, 'guest_insn: invd\nguest_next:'), 13);
+  });
+  it('INVLPG exits (14) with the linear address as qualification; without the control it runs', () => {
+    const guest = 'mov ebx, 0x1234\nguest_insn: invlpg [ebx+0x10]\nguest_next:';
+    expectExit(exitOf([proc(PROC_INVLPG_EXITING)], guest), 14, 0x1244, 4);
+    expectNoExit(exitOf([], guest));
+  });
+  it('RDPMC exits (15); at CPL 3 without CR4.PCE #GP(0) comes first; an invalid counter exits', () => {
+    expectExit(exitOf([proc(PROC_RDPMC_EXITING)], 'mov ecx, 7\nguest_insn: rdpmc\nguest_next:'), 15, 0, 2);
+    expectFault(exitOf([proc(PROC_RDPMC_EXITING), ...RING3], 'guest_insn: rdpmc\nguest_next:'), 13);
+  });
+  it('RDTSC exits (16); with CR4.TSD at CPL 3 #GP(0) comes first', () => {
+    expectExit(exitOf([proc(PROC_RDTSC_EXITING)], 'guest_insn: rdtsc\nguest_next:'), 16, 0, 2);
+    const tsd = [proc(PROC_RDTSC_EXITING), ...RING3, 'mov eax, cr4\nor eax, 4\nmov ebx, 0x6804\nvmwrite ebx, eax'];
+    expectFault(exitOf(tsd, 'guest_insn: rdtsc\nguest_next:'), 13);
+  });
+  it('MONITOR (39) and PAUSE (40) exit; MWAIT (36) tells whether the monitor was armed', () => {
+    expectExit(exitOf([proc(PROC_MONITOR_EXITING)], 'mov eax, 0x5000\nxor ecx, ecx\nxor edx, edx\nguest_insn: monitor\nguest_next:'), 39, 0, 3);
+    expectExit(exitOf([proc(PROC_PAUSE_EXITING)], 'guest_insn: pause\nguest_next:'), 40, 0, 2);
+    expectNoExit(exitOf([], 'guest_insn: pause\nguest_next:'));
+    const mwait = 'xor ecx, ecx\nguest_insn: mwait\nguest_next:';
+    expectExit(exitOf([proc(PROC_MWAIT_EXITING)], mwait), 36, 0, 3);
+    const armed = `mov eax, 0x5000\nxor ecx, ecx\nxor edx, edx\nmonitor\n${mwait}`;
+    expectExit(exitOf([proc(PROC_MWAIT_EXITING)], armed), 36, 1, 3);
+    // MONITOR arms the monitor, an MWAIT that runs disarms it.
+    const monitor = 'mov eax, 0x5000\nxor ecx, ecx\nxor edx, edx\nguest_insn: monitor\nguest_next:';
+    expect(exitOf([], monitor).cpu.monitorArmed).toBe(true);
+    expect(exitOf([], `${monitor}\nmwait`).cpu.monitorArmed).toBe(false);
+  });
+  it('MWAIT exits before its ECX check (#GP), MONITOR before its address check', () => {
+    expectExit(exitOf([proc(PROC_MWAIT_EXITING)], 'mov ecx, 2\nguest_insn: mwait\nguest_next:'), 36, 0, 3);
+    expectFault(exitOf([], 'mov ecx, 2\nguest_insn: mwait\nguest_next:'), 13);
+  });
+  it('WBINVD exits (54) with "WBINVD exiting", only when secondary controls are activated', () => {
+    expectExit(exitOf(proc2(PROC2_WBINVD_EXITING), 'guest_insn: wbinvd\nguest_next:'), 54, 0, 2);
+    expectNoExit(exitOf([proc(0), w(0x401e, PROC2_WBINVD_EXITING)], 'guest_insn: wbinvd\nguest_next:'));
+  });
+  it('a compiled or interpreted block stops at the exiting instruction', () => {
+    // The instructions after RDTSC in the same block must not run on the host.
+    const e = exitOf([proc(PROC_RDTSC_EXITING)], `guest_insn: rdtsc\nguest_next: mov dword [${OUT}], 1`);
+    expectExit(e, 16, 0, 2);
+    expect(rd(e, OUT)).toBe(0);
+  });
+});
+
+describe('TSC offsetting (25.3)', () => {
+  const readTsc = `guest_insn: rdtsc\nmov [${OUT}], eax\nmov [${OUT + 4}], edx\nmov ecx, 0x10\nrdmsr\nmov [${OUT + 8}], edx\nguest_next:`;
+  it('RDTSC and RDMSR(IA32_TSC) return TSC + offset with "use TSC offsetting"', () => {
+    const e = exitOf([proc(PROC_TSC_OFFSETTING | PROC_MSR_BITMAPS), w(0x2004, MSR_BITMAPS), w(0x2010, 0),
+      w(0x2011, 0x12345678)], readTsc);
+    expect(e.reason).toBe(VMCALL);
+    expect([rd(e, OUT + 4), rd(e, OUT + 8)]).toEqual([0x12345678, 0x12345678]);
+  });
+  it('a negative offset wraps modulo 2^64; without the control the offset field is ignored', () => {
+    const e = exitOf([proc(PROC_TSC_OFFSETTING | PROC_MSR_BITMAPS), w(0x2004, MSR_BITMAPS), w(0x2010, 0),
+      w(0x2011, -1)], readTsc);
+    expect([rd(e, OUT + 4), rd(e, OUT + 8)]).toEqual([0xffffffff, 0xffffffff]);
+    const off = exitOf([proc(PROC_MSR_BITMAPS), w(0x2004, MSR_BITMAPS), w(0x2010, 0), w(0x2011, 0x12345678)], readTsc);
+    expect([rd(off, OUT + 4), rd(off, OUT + 8)]).toEqual([0, 0]);
+  });
+});
+
+describe('control-register accesses (28) and MOV DR (29)', () => {
+  const TS = 8, MP = 2, PE = 1;
+  const cr0Mask = (mask: number, shadow: number): string[] => [w(0x6000, mask), w(0x6004, shadow)];
+  it('MOV to CR0 exits when a host-owned bit differs from the read shadow (qualification: CR, type 0, register)', () => {
+    const guest = 'mov ecx, cr0\nor ecx, 8\nguest_insn: mov cr0, ecx\nguest_next:';
+    expectExit(exitOf(cr0Mask(TS, 0), guest), 28, 0x100, 3);
+  });
+  it('a MOV to CR0 matching the shadow runs and leaves host-owned bits alone; reads see the shadow', () => {
+    const guest = `mov ecx, cr0\nmov [${OUT}], ecx\nor ecx, 8\nsmsw [${OUT + 4}]\nguest_insn: mov cr0, ecx\nguest_next:`;
+    const e = exitOf(cr0Mask(TS, TS), guest);
+    expectNoExit(e);
+    expect(rd(e, OUT) & TS).toBe(TS); // the shadow's TS
+    expect(rd(e, OUT + 4) & TS).toBe(TS);
+    expect(vmcsRead(e.cpu, GUEST_CR0) & TS).toBe(0); // the real TS is the host's
+  });
+  it('MOV to CR4 exits on a host-owned bit (qualification 4 | register 3 << 8); MOV from CR4 reads the shadow', () => {
+    expectExit(exitOf([w(0x6002, 0x10), w(0x6006, 0)], 'mov ebx, cr4\nor ebx, 0x10\nguest_insn: mov cr4, ebx\nguest_next:'), 28, 0x304, 3);
+    const e = exitOf([w(0x6002, 0x2000), w(0x6006, 0)], `guest_insn: mov eax, cr4\nmov [${OUT}], eax\nguest_next:`);
+    expectNoExit(e);
+    expect(rd(e, OUT) & 0x2000).toBe(0);
+  });
+  it('MOV to CR3 with CR3-load exiting exits unless the value is one of the first CR3-target-count targets', () => {
+    const load = proc(PROC_CR3_LOAD_EXITING);
+    const guest = 'mov edx, cr3\nguest_insn: mov cr3, edx\nguest_next:';
+    expectExit(exitOf([load], guest), 28, 0x203, 3);
+    const cr3 = 'mov eax, cr3\nmov ebx, 0x600e\nvmwrite ebx, eax';
+    expectNoExit(exitOf([load, w(0x400a, 4), cr3], guest)); // target 3
+    expectExit(exitOf([load, w(0x400a, 3), cr3], guest), 28, 0x203, 3); // beyond the count
+    expectNoExit(exitOf([], guest));
+  });
+  it('MOV from CR3 with CR3-store exiting exits (type 1); MOV to/from CR0 at CPL 3 is #GP(0) first', () => {
+    expectExit(exitOf([proc(PROC_CR3_STORE_EXITING)], 'guest_insn: mov esi, cr3\nguest_next:'), 28, 0x613, 3);
+    expectFault(exitOf([...RING3, ...cr0Mask(-1, 0)], 'guest_insn: mov eax, cr0\nguest_next:'), 13);
+  });
+  it('CLTS: exit (type 2) when TS is host-owned and set in the shadow, no change when clear, normal otherwise', () => {
+    const setTs = 'mov eax, cr0\nor eax, 8\nmov ebx, 0x6800\nvmwrite ebx, eax';
+    expectExit(exitOf([setTs, ...cr0Mask(TS, TS)], 'guest_insn: clts\nguest_next:'), 28, 0x20, 2);
+    const kept = exitOf([setTs, ...cr0Mask(TS, 0)], 'guest_insn: clts\nguest_next:');
+    expectNoExit(kept);
+    expect(vmcsRead(kept.cpu, GUEST_CR0) & TS).toBe(TS);
+    const cleared = exitOf([setTs], 'guest_insn: clts\nguest_next:');
+    expect(vmcsRead(cleared.cpu, GUEST_CR0) & TS).toBe(0);
+  });
+  it('LMSW: exit (type 3, source data in 31:16) on a host-owned MP/EM/TS change or PE set against the shadow', () => {
+    expectExit(exitOf(cr0Mask(MP, 0), 'mov ax, 0x0003\nguest_insn: lmsw ax\nguest_next:'), 28, 0x00030030, 3);
+    // PE is 1 in CR0: LMSW cannot clear it, so a clear PE with PE owned and set in the shadow does not exit.
+    expectNoExit(exitOf(cr0Mask(PE, PE), 'mov ax, 0\nguest_insn: lmsw ax\nguest_next:'));
+    expectExit(exitOf(cr0Mask(PE, 0), 'mov ax, 1\nguest_insn: lmsw ax\nguest_next:'), 28, 0x00010030, 3);
+  });
+  it('LMSW with a memory operand: bit 6 and the operand\'s linear address in the guest-linear-address field', () => {
+    const e = exitOf(cr0Mask(TS, 0), `mov word [${OUT}], 0x000b\nmov ebx, ${OUT - 4}\nguest_insn: lmsw [ebx+4]\nguest_next:`);
+    expectExit(e, 28, 0x000b0070, 4);
+    expect(vmcsRead(e.cpu, GUEST_LINEAR) >>> 0).toBe(OUT);
+  });
+  it('LMSW that does not exit leaves host-owned bits of CR0 as they are', () => {
+    const e = exitOf(cr0Mask(MP, MP), 'mov ax, 0x000b\nguest_insn: lmsw ax\nguest_next:');
+    expectNoExit(e);
+    expect(vmcsRead(e.cpu, GUEST_CR0) & 0xf).toBe(TS | PE); // MP stays the host's 0, TS set
+  });
+  it('MOV DR exits (29: DR number, direction, register) before the CPL, CR4.DE and DR7.GD faults', () => {
+    const dr = proc(PROC_MOV_DR_EXITING);
+    expectExit(exitOf([dr], 'guest_insn: mov dr7, eax\nguest_next:'), 29, 0x007, 3);
+    expectExit(exitOf([dr], 'guest_insn: mov ebx, dr6\nguest_next:'), 29, 0x316, 3);
+    expectExit(exitOf([dr, ...RING3], 'guest_insn: mov dr0, edx\nguest_next:'), 29, 0x200, 3);
+    const de = 'mov eax, cr4\nor eax, 8\nmov ebx, 0x6804\nvmwrite ebx, eax';
+    expectExit(exitOf([dr, de], 'guest_insn: mov dr4, ecx\nguest_next:'), 29, 0x104, 3);
+    expectFault(exitOf([de], 'guest_insn: mov dr4, ecx\nguest_next:'), 6);
+    const gd = 'mov ebx, 0x681a\nmov eax, 0x2400\nvmwrite ebx, eax\nmov ebx, 0x4012\nvmread eax, ebx\nor eax, 4\nvmwrite ebx, eax';
+    expectExit(exitOf([dr, gd], 'guest_insn: mov eax, dr1\nguest_next:'), 29, 0x011, 3);
+  });
+});
+
+describe('I/O instructions (30)', () => {
+  const IO_QUAL = (size: number, inp: boolean, str: boolean, rep: boolean, imm: boolean, port: number): number =>
+    ((size - 1) | (inp ? 8 : 0) | (str ? 16 : 0) | (rep ? 32 : 0) | (imm ? 64 : 0) | (port << 16)) >>> 0;
+  const uncond = proc(PROC_UNCOND_IO_EXITING);
+  const bitmaps = (...lines: string[]): string[] => [proc(PROC_IO_BITMAPS), w(0x2000, IO_A), w(0x2002, IO_B), ...lines];
+  it('unconditional I/O exiting: size, direction, immediate/DX, port', () => {
+    expectExit(exitOf([uncond], 'guest_insn: out 0x80, al\nguest_next:'), 30, IO_QUAL(1, false, false, false, true, 0x80), 2);
+    expectExit(exitOf([uncond], 'mov dx, 0x3f8\nguest_insn: in eax, dx\nguest_next:'), 30, IO_QUAL(4, true, false, false, false, 0x3f8), 1);
+    expectExit(exitOf([uncond], 'guest_insn: in ax, 0x60\nguest_next:'), 30, IO_QUAL(2, true, false, false, true, 0x60), 3);
+  });
+  it('string I/O: string and REP bits, the linear address of the memory operand', () => {
+    const ins = exitOf([uncond], 'mov dx, 0x1234\nmov edi, 0x5000\nxor ecx, ecx\nguest_insn: rep insw\nguest_next:');
+    expectExit(ins, 30, IO_QUAL(2, true, true, true, false, 0x1234), 3);
+    expect(vmcsRead(ins.cpu, GUEST_LINEAR)).toBe(0x5000);
+    const outs = exitOf([uncond, w(0x6806 + 2 * 4, 0x100)], 'mov dx, 0x80\nmov esi, 0x6000\nguest_insn: fs outsb\nguest_next:');
+    expectExit(outs, 30, IO_QUAL(1, false, true, false, false, 0x80), 2);
+    expect(vmcsRead(outs.cpu, GUEST_LINEAR)).toBe(0x6100);
+  });
+  it('I/O bitmaps: a set bit for any port touched exits; the unconditional control is then ignored', () => {
+    const port80 = `mov byte [${IO_A + 0x10}], 1`;
+    expectExit(exitOf(bitmaps(port80), 'guest_insn: out 0x80, al\nguest_next:'), 30, IO_QUAL(1, false, false, false, true, 0x80), 2);
+    expectNoExit(exitOf(bitmaps(port80), 'guest_insn: out 0x81, al\nguest_next:'));
+    expectExit(exitOf(bitmaps(port80), 'guest_insn: out 0x7f, eax\nguest_next:'), 30, IO_QUAL(4, false, false, false, true, 0x7f), 2);
+    expectNoExit(exitOf([proc(PROC_IO_BITMAPS | PROC_UNCOND_IO_EXITING), w(0x2000, IO_A), w(0x2002, IO_B)], 'guest_insn: out 0x80, al\nguest_next:'));
+  });
+  it('bitmap B covers 8000H-FFFFH; an access across 7FFFH/8000H checks both; a wrap past FFFFH always exits', () => {
+    const port8000 = `mov byte [${IO_B}], 1`;
+    expectExit(exitOf(bitmaps(port8000), 'mov dx, 0x7fff\nguest_insn: in ax, dx\nguest_next:'), 30, IO_QUAL(2, true, false, false, false, 0x7fff), 2);
+    expectNoExit(exitOf(bitmaps(port8000), 'mov dx, 0x7ffe\nguest_insn: in ax, dx\nguest_next:'));
+    expectExit(exitOf(bitmaps(), 'mov dx, 0xffff\nguest_insn: in ax, dx\nguest_next:'), 30, IO_QUAL(2, true, false, false, false, 0xffff), 2);
+  });
+  it('the TSS I/O-permission check comes first: CPL 3 > IOPL with no TSS bitmap is #GP(0)', () => {
+    const noMap = `mov word [${TSS + 0x66}], 0x68`;
+    expectFault(exitOf([uncond, noMap, ...RING3], 'guest_insn: out 0x80, al\nguest_next:'), 13);
+    expectExit(exitOf([uncond, noMap, ...RING3, w(0x6820, 0x3002)], 'guest_insn: out 0x80, al\nguest_next:'),
+      30, IO_QUAL(1, false, false, false, true, 0x80), 2);
+  });
+});
+
+describe('RDMSR (31) and WRMSR (32)', () => {
+  const bitmaps = (...lines: string[]): string[] => [proc(PROC_MSR_BITMAPS), w(0x2004, MSR_BITMAPS), ...lines];
+  const rdmsr = (ecx: number): string => `mov ecx, ${ecx}\nguest_insn: rdmsr\nguest_next:`;
+  const wrmsr = (ecx: number): string => `mov ecx, ${ecx}\nxor eax, eax\nxor edx, edx\nguest_insn: wrmsr\nguest_next:`;
+  it('exit unconditionally without MSR bitmaps, even for an MSR that does not exist; CPL 3 is #GP(0) first', () => {
+    expectExit(exitOf([], rdmsr(0x174)), 31, 0, 2);
+    expectExit(exitOf([], wrmsr(0x12345)), 32, 0, 2);
+    expectFault(exitOf(RING3, rdmsr(0x174)), 13);
+  });
+  it('with bitmaps: low and high ranges by their read/write bitmaps, other indexes always exit', () => {
+    expectNoExit(exitOf(bitmaps(), rdmsr(0x174)));
+    expectExit(exitOf(bitmaps(`mov byte [${MSR_BITMAPS + 0x2e}], 0x10`), rdmsr(0x174)), 31, 0, 2);
+    expectNoExit(exitOf(bitmaps(`mov byte [${MSR_BITMAPS + 0x82e}], 0x10`), rdmsr(0x174)));
+    expectExit(exitOf(bitmaps(`mov byte [${MSR_BITMAPS + 0x82e}], 0x10`), wrmsr(0x174)), 32, 0, 2);
+    expectExit(exitOf(bitmaps(`mov byte [${MSR_BITMAPS + 0x410}], 1`), rdmsr(0xc0000080)), 31, 0, 2);
+    expectExit(exitOf(bitmaps(`mov byte [${MSR_BITMAPS + 0xc10}], 1`), wrmsr(0xc0000080)), 32, 0, 2);
+    expectExit(exitOf(bitmaps(), rdmsr(0x2000)), 31, 0, 2);
+    expectExit(exitOf(bitmaps(), rdmsr(0xc0002000)), 31, 0, 2);
+    // In range with a clear bit: the MSR is read normally, and one that does not exist is #GP(0).
+    expectFault(exitOf(bitmaps(), rdmsr(0x1fff)), 13);
+  });
+});
+
+describe('descriptor-table exiting (46, 47) and the instruction-information field', () => {
+  const dt = proc2(PROC2_DESC_TABLE_EXITING);
+  /** Instruction information: scaling, address size, segment, index (-1 none), base (-1 none). */
+  const mem = (scale: number, a32: boolean, seg: number, index: number, base: number): number =>
+    (scale | (a32 ? 1 << 7 : 0) | (seg << 15) | (index < 0 ? 1 << 22 : index << 18) | (base < 0 ? 1 << 27 : base << 23)) >>> 0;
+  const info = (e: Exit): number => e.info;
+  it('SGDT/SIDT/LGDT/LIDT (46): displacement, operand size (bit 11), identity (29:28)', () => {
+    const sgdt = exitOf(dt, 'mov ebx, 0x5000\nguest_insn: sgdt [ebx+8]\nguest_next:');
+    expectExit(sgdt, 46, 8, 4);
+    expect(info(sgdt)).toBe((mem(0, true, 3, -1, EBX) | (1 << 11)) >>> 0);
+    const lidt = exitOf(dt, 'xor eax, eax\nxor ecx, ecx\nguest_insn: lidt [eax+ecx*4-0x100]\nguest_next:');
+    expectExit(lidt, 46, -0x100, 8);
+    expect(info(lidt)).toBe((mem(2, true, 3, ECX, EAX) | (1 << 11) | (3 << 28)) >>> 0);
+    const lgdt16 = exitOf(dt, 'xor ebp, ebp\nxor esi, esi\nguest_insn: o16 lgdt [bp+si+2]\nguest_next:');
+    expectExit(lgdt16, 46, 2, 6);
+    expect(info(lgdt16)).toBe((mem(0, false, 2, ESI, 5) | (2 << 28)) >>> 0);
+    const sidt = exitOf(dt, `guest_insn: sidt [es:${OUT}]\nguest_next:`);
+    expectExit(sidt, 46, OUT, 8);
+    expect(info(sidt)).toBe((mem(0, true, 0, -1, -1) | (1 << 11) | (1 << 28)) >>> 0);
+  });
+  it('SLDT/STR/LLDT/LTR (47): register operands (Reg1, bit 10) and memory operands', () => {
+    const sldt = exitOf(dt, 'guest_insn: sldt dx\nguest_next:');
+    expectExit(sldt, 47, 0, 4);
+    expect(info(sldt)).toBe(((EDX << 3) | (1 << 10)) >>> 0);
+    const ltr = exitOf(dt, 'mov esi, 0x5000\nguest_insn: ltr [esi-2]\nguest_next:');
+    expectExit(ltr, 47, -2, 4);
+    expect(info(ltr)).toBe((mem(0, true, 3, -1, ESI) | (3 << 28)) >>> 0);
+    const str = exitOf(dt, 'guest_insn: str eax\nguest_next:');
+    expect(info(str)).toBe(((EAX << 3) | (1 << 10) | (1 << 28)) >>> 0);
+  });
+  it('priority: LLDT and LGDT at CPL 3 are #GP(0); SGDT at CPL 3 exits (no CPL check)', () => {
+    expectFault(exitOf([...dt, ...RING3], 'guest_insn: lldt ax\nguest_next:'), 13);
+    expectFault(exitOf([...dt, ...RING3], `guest_insn: lgdt [${OUT}]\nguest_next:`), 13);
+    expectExit(exitOf([...dt, ...RING3], `guest_insn: sgdt [${OUT}]\nguest_next:`), 46, OUT, 7);
+  });
+});
+
+describe('VMX instructions in the guest: qualification = displacement, instruction information', () => {
+  it('VMREAD to memory and VMWRITE from a register (Table 27-14)', () => {
+    const vmread = exitOf([], 'mov ebx, 0x5000\nguest_insn: vmread [ebx+0x20], ecx\nguest_next:');
+    expectExit(vmread, 23, 0x20, 4);
+    expect(vmread.info).toBe((1 << 7 | 3 << 15 | 1 << 22 | EBX << 23 | ECX << 28) >>> 0);
+    const vmwrite = exitOf([], 'guest_insn: vmwrite edx, eax\nguest_next:');
+    expectExit(vmwrite, 25, 0, 3);
+    expect(vmwrite.info).toBe((EAX << 3 | 1 << 10 | EDX << 28) >>> 0);
+  });
+  it('VMPTRLD, VMCLEAR, VMXON (Table 27-13) and INVEPT, INVVPID (Table 27-9)', () => {
+    const vmptrld = exitOf([], 'mov esi, 0x5000\nmov ecx, 1\nguest_insn: vmptrld [esi+ecx*8-8]\nguest_next:');
+    expectExit(vmptrld, 21, -8, 5);
+    expect(vmptrld.info).toBe((3 | 1 << 7 | 3 << 15 | ECX << 18 | ESI << 23) >>> 0);
+    const vmclear = exitOf([], `guest_insn: vmclear [${DATA + 8}]\nguest_next:`);
+    expectExit(vmclear, 19, DATA + 8, 8);
+    expect(vmclear.info).toBe((1 << 7 | 3 << 15 | 1 << 22 | 1 << 27) >>> 0);
+    const vmxon = exitOf([], 'mov ebp, 0x5000\nguest_insn: vmxon [ebp]\nguest_next:');
+    expectExit(vmxon, 27, 0, 5);
+    expect(vmxon.info).toBe((1 << 7 | 2 << 15 | 1 << 22 | 5 << 23) >>> 0);
+    const invvpid = exitOf([], 'mov edi, 0x5000\nmov edx, 1\nguest_insn: invvpid edx, [edi]\nguest_next:');
+    expectExit(invvpid, 53, 0, 5);
+    expect(invvpid.info).toBe((1 << 7 | 3 << 15 | 1 << 22 | 7 << 23 | EDX << 28) >>> 0);
+  });
+  it('VMLAUNCH: qualification 0', () => {
+    expectExit(exitOf([], 'guest_insn: vmlaunch\nguest_next:'), 20, 0, 3);
+  });
+});
+
+describe('task switches (9): qualification = TSS selector and source', () => {
+  /** Guest GDT entries 38H (available 32-bit TSS at 3100H), 40H (task gate to 38H), 48H (busy TSS at 3200H). */
+  const gdt = [
+    `mov dword [${GDT_BASE + 0x38}], 0x31000067\nmov dword [${GDT_BASE + 0x3c}], 0x8900`,
+    `mov dword [${GDT_BASE + 0x40}], 0x00380000\nmov dword [${GDT_BASE + 0x44}], 0x8500`,
+    `mov dword [${GDT_BASE + 0x48}], 0x32000067\nmov dword [${GDT_BASE + 0x4c}], 0x8b00`,
+    w(0x4810, 0x4f),
+  ];
+  it('CALL (source 0) and JMP (source 2) to a TSS, JMP through a task gate (the TSS selector)', () => {
+    expectExit(exitOf(gdt, 'guest_insn: call 0x38:0\nguest_next:'), 9, 0x38, 7);
+    expectExit(exitOf(gdt, 'guest_insn: jmp 0x38:0\nguest_next:'), 9, (0x38 | 2 << 30) >>> 0, 7);
+    expectFault(exitOf(gdt, 'guest_insn: jmp 0x3b:0\nguest_next:'), 13); // RPL 3 above the TSS's DPL 0
+    expectExit(exitOf(gdt, 'guest_insn: jmp 0x40:0\nguest_next:'), 9, (0x38 | 2 << 30) >>> 0, 7);
+  });
+  it('IRET with NT = 1 (source 1) names the back link of the current TSS', () => {
+    const e = exitOf([...gdt, `mov word [${TSS}], 0x48`], 'pushfd\nor dword [esp], 0x4000\npopfd\nguest_insn: iretd\nguest_next:');
+    expectExit(e, 9, (0x48 | 1 << 30) >>> 0, 1);
+  });
+  it('INT n through a task gate in the IDT (source 3), with the INT\'s length', () => {
+    const gate = `mov dword [${IDT_BASE + 0x40 * 8}], 0x00380000\nmov dword [${IDT_BASE + 0x40 * 8 + 4}], 0x8500`;
+    expectExit(exitOf([...gdt, gate], 'guest_insn: int 0x40\nguest_next:'), 9, (0x38 | 3 << 30) >>> 0, 2);
+  });
+  it('the new TSS descriptor\'s checks come first: a busy TSS is #GP, a limit below 67H #TS (25.4.2)', () => {
+    expectFault(exitOf(gdt, 'guest_insn: jmp 0x48:0\nguest_next:'), 13);
+    expectFault(exitOf([...gdt, `mov word [${GDT_BASE + 0x38}], 0x60`], 'guest_insn: jmp 0x38:0\nguest_next:'), 10);
+  });
+});
+
+describe('VM-entry controls of this slice', () => {
+  it('the CR3-load/store exiting pair is must-be-1 in the plain MSR and may be 0 by the TRUE MSR', () => {
+    const cr3 = BigInt(PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING);
+    expect(controlMsr(PROC, false) & cr3).toBe(cr3);
+    expect(controlMsr(PROC, true) & cr3).toBe(0n);
+  });
+  it('a CR3-target count above 4 is VMfailValid(7)', () => {
+    const r = run('pm32', program([w(0x400a, 5)], 'guest_insn: nop\nguest_next:', '', 'vmlaunch\npushfd\npop esi'), vmxReady);
+    expect(r.cpu.regs[ESI] & 0x40).toBe(0x40);
+    expect(vmcsRead(r.cpu, 0x4400)).toBe(7);
+  });
+});
