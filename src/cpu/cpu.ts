@@ -11,13 +11,14 @@ import {
 import { Insn } from './insn.js';
 import { Block, HOT_RUNS, compileBlock } from './block.js';
 import { decode, type CodeReader } from './decoder.js';
-import { translate, flushTlb } from './paging.js';
+import { translate, flushTlb, TLB_NOEXEC, TLB_SUP, TLB_USER } from './paging.js';
 import { loadSegProtected } from './segment-load.js';
 import { deliverException, deliverInterrupt, EV_EXTERNAL, EV_NMI } from './interrupts.js';
 import { breakpointsEnabled, debugAfterInsn, debugBeforeInsn, debugDataAccess, deliverPendingDebugTrap } from './debug.js';
 import { CPUID_SIGNATURE } from './cpuid.js';
 import { PF_CODE, PF_ROM, PF_SLOW, type PhysicalMemory } from '../machine/memory.js';
-import { VmxState, type VmxSnapshot } from './vmx/state.js';
+import { VM_EXITED, VmxState, type VmxSnapshot } from './vmx/state.js';
+import { tprVirtualization } from './vmx/apic-virt.js';
 
 /** Lazy-flag operations: how to derive CF/PF/AF/ZF/SF/OF from the saved operands and result. */
 export const LZ_NONE = 0, LZ_ADD = 1, LZ_ADC = 2, LZ_SUB = 3, LZ_SBB = 4, LZ_LOGIC = 5,
@@ -158,6 +159,8 @@ export class Cpu {
   /** Alignment checking (CR0.AM, EFLAGS.AC, CPL 3) is in force. */
   alignCheck = false;
   pagingOn = false;
+  /** Linear addresses go through the TLB: paging, or EPT in VMX non-root operation (an unpaged guest). */
+  tlbOn = false;
   events: CpuEvents | null = null;
   /**
    * Called with every instruction this CPU decodes, before it first runs; may replace its
@@ -375,6 +378,7 @@ export class Cpu {
   /** Recomputes state derived from CR0/CR4/EFLAGS/CPL; call after changing any of them. */
   updateMode(): void {
     this.pagingOn = (this.cr0 & (CR0_PG | CR0_PE)) === (CR0_PG | CR0_PE);
+    this.tlbOn = this.pagingOn || (this.vmx.nonRoot && this.vmx.guest.eptRoot >= 0);
     this.alignCheck = (this.cr0 & CR0_AM) !== 0 && (this.flags & AC) !== 0 && this.cpl === 3;
     this.slowMode = (this.flags & (TF | RF)) !== 0 || breakpointsEnabled(this);
     for (let s = 0; s < 6; s++) this.computeWindow(s);
@@ -567,11 +571,19 @@ export class Cpu {
   // ---------------------------------------------------------------- memory: linear
   /** Physical address for a linear access (paging and A20); faults with #PF as paging says. */
   translateLinear(lin: number, access: number, user: boolean): number {
-    if (!this.pagingOn) return (lin & this.a20Mask) >>> 0;
+    if (!this.tlbOn) return (lin & this.a20Mask) >>> 0;
     const page = lin >>> 12;
     const e = access === ACC_WRITE ? this.tlbWrite[page] : this.tlbRead[page];
     if (e & (user ? 2 : 1)) return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
     return translate(this, lin, access, user) >>> 0;
+  }
+  /** An instruction fetch's physical address: as translateLinear, but a read entry marked not executable (EPT) walks. */
+  translateFetch(lin: number): number {
+    if (!this.tlbOn) return (lin & this.a20Mask) >>> 0;
+    const mask = this.cpl === 3 ? TLB_USER : TLB_SUP;
+    const e = this.tlbRead[lin >>> 12];
+    if ((e & (mask | TLB_NOEXEC)) === mask) return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
+    return translate(this, lin, ACC_EXEC, this.cpl === 3) >>> 0;
   }
   /** Checks (and sets A/D bits for) every page a write of `size` bytes at `lin` touches. */
   probeWrite(lin: number, size: number): void {
@@ -716,6 +728,10 @@ export class Cpu {
         if (this.slowMode || this.shadowAt === this.icount) this.stepOne();
         else this.runBlocks(until - this.extraCycles);
       } catch (e) {
+        if (e === VM_EXITED) {
+          this.noRetire = false; // a VM exit ended the instruction: the host runs next
+          continue;
+        }
         if (e !== FAULT) throw e;
         this.eip = this.prevEip;
         this.noRetire = false;
@@ -728,7 +744,11 @@ export class Cpu {
         }
         this.faultStreak++;
         this.events?.onException?.(FAULT.vector, FAULT.errorCode, FAULT.hasError, this.eip);
-        deliverException(this, FAULT.vector, FAULT.errorCode, FAULT.hasError);
+        try {
+          deliverException(this, FAULT.vector, FAULT.errorCode, FAULT.hasError);
+        } catch (e2) {
+          if (e2 !== VM_EXITED) throw e2; // a VM exit ended the delivery
+        }
       }
     }
   }
@@ -738,6 +758,7 @@ export class Cpu {
    */
   private serviceEvents(): boolean {
     this.attention = false;
+    if (this.vmx.guest.tprPending !== 0 && this.vmx.nonRoot) tprVirtualization(this);
     if (this.debugTrap !== 0 && this.inhibitDebugAt !== this.icount) deliverPendingDebugTrap(this);
     const shadow = this.shadowAt === this.icount;
     if (this.nmiPending && !this.nmiBlocked && !shadow) {
@@ -833,14 +854,14 @@ export class Cpu {
     off >>>= 0;
     if (off > this.segLimit[CS]) this.fault(EXC_GP, 0);
     const lin = (this.segBase[CS] + off) | 0;
-    return this.readPhys8(this.translateLinear(lin, ACC_EXEC, this.cpl === 3));
+    return this.readPhys8(this.translateFetch(lin));
   }
   /** The cached block at CS:EIP, decoding it if needed; null when it must not be cached. */
   private currentBlock(): Block | null {
     const eip = this.eip;
     if (eip > this.segLimit[CS]) this.fault(EXC_GP, 0);
     const lin = (this.segBase[CS] + eip) | 0;
-    const phys = this.translateLinear(lin, ACC_EXEC, this.cpl === 3);
+    const phys = this.translateFetch(lin);
     const d32 = (this.segAr[CS] & AR_DB) !== 0;
     const slot = ((phys >>> 0) ^ (phys >>> 14) ^ (d32 ? 0x2aaa : 0)) & (BLOCK_CACHE_SLOTS - 1);
     let b = this.blockCache[slot];

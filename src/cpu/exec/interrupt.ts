@@ -76,6 +76,8 @@ function stackSlot(cpu: Cpu, k: number, w: number): number {
 }
 
 const iret: Exec = (cpu, i) => {
+  // An EPT violation during this IRET reports the unblocking (exit-qualification bit 12).
+  if (cpu.nmiBlocked && cpu.vmx.nonRoot) cpu.vmx.guest.iretUnblockedNmiAt = cpu.icount;
   cpu.nmiBlocked = false;
   if (cpu.nmiPending) cpu.attention = true;
   const o32 = i.o32;

@@ -75,7 +75,9 @@ const mov_CdRd: Exec = (cpu, i) => {
 /** MOV to CR0 (and LMSW, CLTS): #GP(0) for PG without PE or NW without CD; ET reads as 1. */
 export function writeCr0(cpu: Cpu, v: number): void {
   if ((v & CR0_PG && !(v & CR0_PE)) || (v & CR0_NW && !(v & CR0_CD))) cpu.fault(EXC_GP, 0);
-  if (cpu.vmx.on && !crAllowedInVmx(0, v)) cpu.fault(EXC_GP, 0); // VMX fixes PE, NE, PG to 1
+  // VMX fixes PE, NE, PG to 1 (23.8); an unrestricted guest may clear PE and PG (24.6.2).
+  const fixedPePg = cpu.vmx.nonRoot && cpu.vmx.guest.unrestricted ? CR0_PE | CR0_PG : 0;
+  if (cpu.vmx.on && !crAllowedInVmx(0, v | fixedPePg)) cpu.fault(EXC_GP, 0);
   const next = (v & CR0_DEFINED) | CR0_ET;
   const changed = cpu.cr0 ^ next;
   cpu.cr0 = next;

@@ -45,20 +45,25 @@ export function supports(cls: ControlClass, control: number): boolean {
   return ((DEFAULT1[cls] | MODEL[cls]) & control) === control;
 }
 
-// IA32_VMX_EPT_VPID_CAP bits (Appendix A.10) this model reports.
+// IA32_VMX_EPT_VPID_CAP bits (Appendix A.10) this model reports. EPT accessed and dirty flags
+// (bit 21) are this model's extension: Westmere has none (docs/VMX.md).
 export const EPT_EXECUTE_ONLY = 1n << 0n, EPT_WALK_4 = 1n << 6n, EPT_UC = 1n << 8n, EPT_WB = 1n << 14n,
-  EPT_2MB_PAGES = 1n << 16n, EPT_INVEPT = 1n << 20n, EPT_INVEPT_SINGLE = 1n << 25n, EPT_INVEPT_ALL = 1n << 26n,
+  EPT_2MB_PAGES = 1n << 16n, EPT_INVEPT = 1n << 20n, EPT_AD_FLAGS = 1n << 21n, EPT_INVEPT_SINGLE = 1n << 25n,
+  EPT_INVEPT_ALL = 1n << 26n,
   VPID_INVVPID = 1n << 32n, VPID_INVVPID_ADDRESS = 1n << 40n, VPID_INVVPID_SINGLE = 1n << 41n,
   VPID_INVVPID_ALL = 1n << 42n, VPID_INVVPID_SINGLE_KEEP_GLOBALS = 1n << 43n;
 export const EPT_VPID_CAP = EPT_EXECUTE_ONLY | EPT_WALK_4 | EPT_UC | EPT_WB | EPT_2MB_PAGES | EPT_INVEPT |
-  EPT_INVEPT_SINGLE | EPT_INVEPT_ALL | VPID_INVVPID | VPID_INVVPID_ADDRESS | VPID_INVVPID_SINGLE |
+  EPT_AD_FLAGS | EPT_INVEPT_SINGLE | EPT_INVEPT_ALL | VPID_INVVPID | VPID_INVVPID_ADDRESS | VPID_INVVPID_SINGLE |
   VPID_INVVPID_ALL | VPID_INVVPID_SINGLE_KEEP_GLOBALS;
-/** An EPTP as VM entry and INVEPT accept it (SDM 26.2.1.1): UC or WB, 4-level walk, no reserved bits. */
+/**
+ * An EPTP as VM entry and INVEPT accept it (SDM 26.2.1.1): UC or WB, 4-level walk, bits 11:7
+ * reserved, bit 6 (A/D flags) only where EPT_VPID_CAP reports them.
+ */
 export function validEptp(lo: number, hi: number): boolean {
   const type = lo & 7;
   const typeOk = (type === 0 && (EPT_VPID_CAP & EPT_UC) !== 0n) || (type === 6 && (EPT_VPID_CAP & EPT_WB) !== 0n);
-  // Bits 11:6 reserved: this model has no EPT accessed/dirty flags (bit 6).
-  return typeOk && ((lo >> 3) & 7) === 3 && (lo & 0xfc0) === 0 && hi === 0;
+  const reserved = (EPT_VPID_CAP & EPT_AD_FLAGS) !== 0n ? 0xf80 : 0xfc0;
+  return typeOk && ((lo >> 3) & 7) === 3 && (lo & reserved) === 0 && hi === 0;
 }
 /** The INVEPT and INVVPID instructions exist (else #UD): EPT (VPID) and the instruction are supported. */
 export const INVEPT_SUPPORTED = supports(PROC2, PROC2_EPT) && (EPT_VPID_CAP & EPT_INVEPT) !== 0n;

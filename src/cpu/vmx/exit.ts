@@ -7,7 +7,7 @@
 import { AR_UNUSABLE, AR_P, AR_S, AR_G, AR_DB, CR0_DEFINED, CR0_ET, CS, ESP, LDTR, TR } from '../constants.js';
 import type { Cpu } from '../cpu.js';
 import { MSR_DEBUGCTL, MSR_PAT, MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_EIP, sysenterMsr } from '../msr.js';
-import { flushTlb } from '../paging.js';
+import { leaveGuestTlb } from '../paging.js';
 import { ACTIVITY_HLT } from './capabilities.js';
 import { EXIT_LOAD_PAT, EXIT_SAVE_DEBUG, EXIT_SAVE_PAT } from './controls.js';
 import {
@@ -22,6 +22,7 @@ import {
 import { hostStateValid } from './entry-checks.js';
 import { LIST_DONE, LIST_TOO_LONG, loadMsrList, storeMsrList } from './msr-lists.js';
 import { qword, VMCS_ABORT_OFFSET, vmcsRead, vmcsWrite } from './vmcs.js';
+import { VM_EXITED } from './state.js';
 
 /** Basic exit reasons (Appendix C) that apply to an IA-32 processor of this model. */
 export const EXIT_REASON_EXCEPTION_NMI = 0, EXIT_REASON_EXTERNAL_INTERRUPT = 1, EXIT_REASON_TRIPLE_FAULT = 2,
@@ -139,7 +140,7 @@ function loadHostState(cpu: Cpu): void {
   cpu.gdtrLimit = cpu.idtrLimit = 0xffff;
   cpu.regs[ESP] = vmcsRead(cpu, H_RSP);
   cpu.eip = vmcsRead(cpu, H_RIP) >>> 0;
-  flushTlb(cpu, false);
+  leaveGuestTlb(cpu);
   cpu.halted = false;
   cpu.shadowAt = cpu.inhibitDebugAt = -1;
   // Every VM exit clears the valid bit of the VM-entry interruption-information field (24.8.3).
@@ -187,4 +188,31 @@ export function instructionExit(cpu: Cpu, reason: number, qualification = 0, inf
   vmcsWrite(cpu, X_INSTRUCTION_INFO, info);
   cpu.halted = false;
   exitToHost(cpu, cpu.prevEip);
+}
+
+/**
+ * A fault-like VM exit in the middle of an instruction or of its fetch (an EPT violation or
+ * misconfiguration, an APIC access): nothing of the instruction is done, the guest resumes at it
+ * (cpu.prevEip once it runs, cpu.eip while it is fetched: `fetch`); no instruction length
+ * (undefined for these exits). Throws VM_EXITED so the instruction goes no further.
+ */
+export function faultExit(cpu: Cpu, reason: number, qualification: number, fetch: boolean): never {
+  recordExit(cpu, reason, qualification);
+  cpu.halted = false;
+  exitToHost(cpu, fetch ? cpu.eip : cpu.prevEip);
+  throw VM_EXITED;
+}
+
+/**
+ * A VM exit caused by an event rather than by the instruction at cpu.prevEip (events.ts: 25.2,
+ * 25.5): the guest resumes at `rip`; the caller adds the event's information.
+ */
+export function eventExit(cpu: Cpu, reason: number, qualification: number, rip: number): void {
+  recordExit(cpu, reason, qualification);
+  exitToHost(cpu, rip);
+}
+/** A trap-like VM exit between instructions (TPR below threshold): the guest resumes at cpu.eip. */
+export function trapExit(cpu: Cpu, reason: number, qualification: number): void {
+  recordExit(cpu, reason, qualification);
+  exitToHost(cpu, cpu.eip);
 }

@@ -10,6 +10,7 @@
 import { ARITH_FLAGS, CF, CR4_VMXE, EXC_GP, EXC_UD, ZF } from '../constants.js';
 import type { Cpu } from '../cpu.js';
 import type { Exec, Insn } from '../insn.js';
+import { invalidateEpt, invalidateVpid } from '../paging.js';
 import { FC_LOCK, FC_VMX, MSR_FEATURE_CONTROL, readMsr } from '../msr.js';
 import {
   crAllowedInVmx, INVEPT_SUPPORTED, inveptTypeSupported, INVVPID_SUPPORTED, invvpidTypeSupported, validEptp,
@@ -252,9 +253,8 @@ const vmcall: Exec = (cpu) => {
 // ---------------------------------------------------------------- INVEPT / INVVPID
 
 /**
- * INVEPT. The type is checked before the descriptor is read, in the SDM's order. No
- * guest-physical or combined mappings are cached while there is no VM entry, so a successful
- * INVEPT has nothing to invalidate yet.
+ * INVEPT. The type is checked before the descriptor is read, in the SDM's order. Success drops
+ * the combined mappings (TLB entries) of the EPTP's EPT root, or of every root (paging.ts).
  */
 const invept_GdMo: Exec = (cpu, i) => {
   if (!INVEPT_SUPPORTED) cpu.faultNoCode(EXC_UD);
@@ -263,13 +263,14 @@ const invept_GdMo: Exec = (cpu, i) => {
   if (!inveptTypeSupported(type)) return vmFail(cpu, VMXERR_INVALID_INVEPT_INVVPID);
   readDescriptor(cpu, i);
   if (type === 1 && !validEptp(descriptor[0], descriptor[1])) return vmFail(cpu, VMXERR_INVALID_INVEPT_INVVPID);
+  invalidateEpt(cpu, type === 1 ? descriptor[0] & 0xfffff000 : -1);
   vmSucceed(cpu);
 };
 
 /**
  * INVVPID. Linear addresses have 32 bits on this processor: an individual-address descriptor
- * whose bits 127:96 are not zero is not "canonical". The TLB holds VPID 0 (root) mappings only
- * while there is no VM entry, and INVVPID never invalidates those, so success changes nothing yet.
+ * whose bits 127:96 are not zero is not "canonical". Success drops the TLB entries of the VPID
+ * (all VPIDs but 0 for all-context) for the address, all of them, or all but the global ones.
  */
 const invvpid_GdMo: Exec = (cpu, i) => {
   if (!INVVPID_SUPPORTED) cpu.faultNoCode(EXC_UD);
@@ -281,6 +282,7 @@ const invvpid_GdMo: Exec = (cpu, i) => {
   const bad = descriptor[0] >>> 16 !== 0 || descriptor[1] !== 0 ||
     (type !== 2 && vpid === 0) || (type === 0 && descriptor[3] !== 0);
   if (bad) return vmFail(cpu, VMXERR_INVALID_INVEPT_INVVPID);
+  invalidateVpid(cpu, type, vpid, descriptor[2]);
   vmSucceed(cpu);
 };
 

@@ -10,6 +10,55 @@ export interface VmxSnapshot {
   vmxonPtr: number;
   vmcsPtr: number;
   nonRoot: boolean;
+  /** The translation controls of the running guest (GuestTranslation), absent in older snapshots. */
+  translation?: number[];
+  /** Tag of the CPU's TLB entries, and the parked TLB contexts: [tag, page, read, write, page, ...] each. */
+  tlbTag?: number;
+  parkedTlb?: number[][];
+}
+
+/**
+ * The controls of the current VM entry that address translation and APIC virtualization consult
+ * on every slow-path access (ept.ts, apic-virt.ts, paging.ts), read from the VMCS once at VM entry
+ * (the VMCS cannot change while the guest runs: VMWRITE exits) and reset at VM exit. -1 = off.
+ */
+export class GuestTranslation {
+  /** EPT PML4 table address (EP4TA) with "enable EPT", else -1. */
+  eptRoot = -1;
+  /** EPTP bit 6: accessed and dirty flags for EPT (this model's extension, docs/VMX.md). */
+  eptAd = false;
+  /** VPID with "enable VPID", else 0 (VM entries and exits then flush VPID 0 mappings). */
+  vpid = 0;
+  /** APIC-access page (physical) with "virtualize APIC accesses", else -1. */
+  apicAccessPage = -1;
+  /** Virtual-APIC page with "use TPR shadow", else -1. */
+  virtualApicPage = -1;
+  /** TPR threshold bits 3:0. */
+  tprThreshold = 0;
+  /** Due before the next guest instruction (apic-virt.ts): 0, TPR_CHECK or TPR_WRITTEN. */
+  tprPending = 0;
+  /** "Unrestricted guest": CR0.PE and CR0.PG are not fixed to 1 for the guest. */
+  unrestricted = false;
+  /** icount of an IRET that unblocked NMIs (EPT-violation qualification bit 12), else -1. */
+  iretUnblockedNmiAt = -1;
+
+  reset(): void {
+    this.eptRoot = this.apicAccessPage = this.virtualApicPage = this.iretUnblockedNmiAt = -1;
+    this.vpid = this.tprThreshold = this.tprPending = 0;
+    this.eptAd = this.unrestricted = false;
+  }
+  save(): number[] {
+    return [this.eptRoot, +this.eptAd, this.vpid, this.apicAccessPage, this.virtualApicPage, this.tprThreshold,
+      this.tprPending, this.iretUnblockedNmiAt, +this.unrestricted];
+  }
+  restore(s: number[] | undefined): void {
+    this.reset();
+    if (s === undefined) return;
+    [this.eptRoot, , this.vpid, this.apicAccessPage, this.virtualApicPage, this.tprThreshold, this.tprPending,
+      this.iretUnblockedNmiAt] = s;
+    this.eptAd = s[1] === 1;
+    this.unrestricted = s[8] === 1;
+  }
 }
 
 export class VmxState {
@@ -27,19 +76,47 @@ export class VmxState {
   vmcsPtr = INVALID_PTR;
   /** In VMX non-root operation: from a successful VM entry until the next VM exit (entry.ts). */
   nonRoot = false;
+  /** The running guest's translation and APIC-virtualization controls. */
+  readonly guest = new GuestTranslation();
+  /**
+   * TLB tag of the entries in cpu.tlbRead/tlbWrite (paging.ts tlbTag: VPID and EP4TA; 0 in VMX
+   * root operation) and the entries of the other tags, parked while another tag runs.
+   */
+  tlbTag = 0;
+  readonly parkedTlb = new Map<number, number[]>();
 
-  /** RESET (and VMXOFF): outside VMX operation, no VMXON region, no current VMCS. */
+  /**
+   * RESET (and VMXOFF): outside VMX operation, no VMXON region, no current VMCS. Parked TLB
+   * contexts are dropped (a processor may always drop cached translations).
+   */
   reset(): void {
     this.on = this.nonRoot = false;
     this.vmxonPtr = this.vmcsPtr = INVALID_PTR;
+    this.guest.reset();
+    this.tlbTag = 0;
+    this.parkedTlb.clear();
   }
   save(): VmxSnapshot {
-    return { on: this.on, vmxonPtr: this.vmxonPtr, vmcsPtr: this.vmcsPtr, nonRoot: this.nonRoot };
+    return {
+      on: this.on, vmxonPtr: this.vmxonPtr, vmcsPtr: this.vmcsPtr, nonRoot: this.nonRoot,
+      translation: this.guest.save(), tlbTag: this.tlbTag, parkedTlb: [...this.parkedTlb].map(([tag, entries]) => [tag, ...entries]),
+    };
   }
   restore(s: VmxSnapshot): void {
     this.on = s.on;
     this.vmxonPtr = s.vmxonPtr;
     this.vmcsPtr = s.vmcsPtr;
     this.nonRoot = s.nonRoot ?? false; // snapshots taken before VM entry existed lack it
+    this.guest.restore(s.translation);
+    this.tlbTag = s.tlbTag ?? 0;
+    this.parkedTlb.clear();
+    for (const [tag, ...entries] of s.parkedTlb ?? []) this.parkedTlb.set(tag, entries);
   }
 }
+
+/**
+ * Thrown (this one object, so nothing is allocated) when a VM exit ends an instruction or an
+ * event delivery in the middle, after the exit has loaded the host state (an EPT violation or
+ * misconfiguration, an APIC access): the run loop catches it and goes on with the host.
+ */
+export const VM_EXITED = { vmExited: true };
