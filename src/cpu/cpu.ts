@@ -19,6 +19,9 @@ import { CPUID_SIGNATURE } from './cpuid.js';
 import { PF_CODE, PF_ROM, PF_SLOW, type PhysicalMemory } from '../machine/memory.js';
 import { VM_EXITED, VmxState, type VmxSnapshot } from './vmx/state.js';
 import { tprVirtualization } from './vmx/apic-virt.js';
+import {
+  guestCanWake, guestInstructionDone, guestInterruptsWake, guestRunLimit, guestTimerDeadline, serviceGuestEvents,
+} from './vmx/events.js';
 
 /** Lazy-flag operations: how to derive CF/PF/AF/ZF/SF/OF from the saved operands and result. */
 export const LZ_NONE = 0, LZ_ADD = 1, LZ_ADC = 2, LZ_SUB = 3, LZ_SBB = 4, LZ_LOGIC = 5,
@@ -380,7 +383,7 @@ export class Cpu {
     this.pagingOn = (this.cr0 & (CR0_PG | CR0_PE)) === (CR0_PG | CR0_PE);
     this.tlbOn = this.pagingOn || (this.vmx.nonRoot && this.vmx.guest.eptRoot >= 0);
     this.alignCheck = (this.cr0 & CR0_AM) !== 0 && (this.flags & AC) !== 0 && this.cpl === 3;
-    this.slowMode = (this.flags & (TF | RF)) !== 0 || breakpointsEnabled(this);
+    this.slowMode = (this.flags & (TF | RF)) !== 0 || breakpointsEnabled(this) || this.vmx.events.monitorTrap;
     for (let s = 0; s < 6; s++) this.computeWindow(s);
     this.attention = true;
     this.yieldBlock = true;
@@ -724,9 +727,10 @@ export class Cpu {
     this.runUntil = until;
     while (!this.stopRequested && !this.shutdown && this.cycles < until) {
       try {
+        const limit = this.vmx.nonRoot ? guestRunLimit(this, until) : until; // the preemption timer
         if (this.attention && !this.serviceEvents()) return;
         if (this.slowMode || this.shadowAt === this.icount) this.stepOne();
-        else this.runBlocks(until - this.extraCycles);
+        else this.runBlocks(limit - this.extraCycles);
       } catch (e) {
         if (e === VM_EXITED) {
           this.noRetire = false; // a VM exit ended the instruction: the host runs next
@@ -759,25 +763,44 @@ export class Cpu {
   private serviceEvents(): boolean {
     this.attention = false;
     if (this.vmx.guest.tprPending !== 0 && this.vmx.nonRoot) tprVirtualization(this);
+    if (this.vmx.nonRoot) return serviceGuestEvents(this); // VM exits, windows, MTF, timer (vmx/events.ts)
     if (this.debugTrap !== 0 && this.inhibitDebugAt !== this.icount) deliverPendingDebugTrap(this);
     const shadow = this.shadowAt === this.icount;
-    if (this.nmiPending && !this.nmiBlocked && !shadow) {
-      this.nmiPending = false;
-      this.halted = false;
-      this.events?.onInterrupt?.(EXC_NMI, EV_NMI);
-      deliverInterrupt(this, EXC_NMI, EV_NMI);
-    } else if (this.intrLine && (this.flags & IF) !== 0 && !shadow) {
-      this.halted = false;
-      const vector = this.interruptAck() & 0xff;
-      this.events?.onInterrupt?.(vector, EV_EXTERNAL);
-      deliverInterrupt(this, vector, EV_EXTERNAL);
-    }
+    if (this.nmiPending && !this.nmiBlocked && !shadow) this.takeNmi();
+    else if (this.intrLine && (this.flags & IF) !== 0 && !shadow) this.takeIntr();
     if (shadow || this.nmiPending || (this.intrLine && (this.flags & IF) !== 0)) this.attention = true;
     if (this.halted) {
       this.attention = true;
       return false;
     }
     return true;
+  }
+  /** Delivers the pending NMI through the IDT. */
+  takeNmi(): void {
+    this.nmiPending = false;
+    this.halted = false;
+    this.events?.onInterrupt?.(EXC_NMI, EV_NMI);
+    deliverInterrupt(this, EXC_NMI, EV_NMI);
+  }
+  /** Acknowledges INTR and delivers the interrupt through the IDT. */
+  takeIntr(): void {
+    this.halted = false;
+    const vector = this.interruptAck() & 0xff;
+    this.events?.onInterrupt?.(vector, EV_EXTERNAL);
+    deliverInterrupt(this, vector, EV_EXTERNAL);
+  }
+  /** Whether an event can end the HLT state now (the machine idles the CPU until one can). */
+  canWake(): boolean {
+    return (this.nmiPending && !this.nmiBlocked) || (this.intrLine && (this.flags & IF) !== 0) ||
+      (this.vmx.nonRoot && guestCanWake(this));
+  }
+  /** Whether a device interrupt can end the HLT state: with IF = 1, or in a guest with "external-interrupt exiting". */
+  interruptsCanWake(): boolean {
+    return (this.flags & IF) !== 0 || (this.vmx.nonRoot && guestInterruptsWake(this));
+  }
+  /** The cycle at which the CPU itself ends a halt (a guest's VMX-preemption timer), else Infinity. */
+  wakeCycle(): number {
+    return this.vmx.nonRoot ? guestTimerDeadline(this) : Infinity;
   }
   /**
    * Executes decoded blocks, following successor links from one to the next, until the
@@ -834,7 +857,9 @@ export class Cpu {
     this.prevEip = this.eip;
     if (this.slowMode) debugBeforeInsn(this);
     this.eip = (this.eip + i.len) >>> 0;
+    const guest = this.vmx.nonRoot;
     i.exec(this, i);
+    if (guest && this.vmx.nonRoot) guestInstructionDone(this); // the monitor trap flag
     if (this.noRetire) {
       this.noRetire = false;
       return;

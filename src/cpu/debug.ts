@@ -8,6 +8,7 @@
 import { CR4_DE, CS, EXC_DB, RF, TF } from './constants.js';
 import type { Cpu } from './cpu.js';
 import { raiseException } from './interrupts.js';
+import { debugExits } from './vmx/events.js';
 
 /** DR6 status bits. */
 export const DR6_BD = 1 << 13, DR6_BS = 1 << 14, DR6_BT = 1 << 15;
@@ -61,7 +62,7 @@ export function debugBeforeInsn(cpu: Cpu): void {
   if (!breakpointsEnabled(cpu)) return;
   const found = hits(cpu, 1 << RW_EXEC, (cpu.segBase[CS] + cpu.eip) >>> 0, 1);
   if (found === 0) return;
-  setDr6(cpu, found);
+  reportDebug(cpu, found);
   cpu.faultNoCode(EXC_DB);
 }
 
@@ -75,14 +76,28 @@ export function debugAfterInsn(cpu: Cpu, tfBefore: boolean): void {
   const bits = (cpu.debugTrap & ~DB_NO_STEP) | step;
   cpu.debugTrap = bits;
   if (bits === 0 || cpu.inhibitDebugAt === cpu.icount) return;
+  if (cpu.vmx.events.mtfPending) {
+    cpu.attention = true; // an MTF VM exit comes first; the traps become its pending debug exceptions (SDM 25.5.2)
+    return;
+  }
   takeTraps(cpu, bits);
 }
 
 /** Sets DR6 and delivers the #DB trap at cpu.eip. */
 function takeTraps(cpu: Cpu, bits: number): void {
   cpu.debugTrap = 0;
-  setDr6(cpu, bits);
+  reportDebug(cpu, bits);
   raiseException(cpu, EXC_DB, 0, false);
+}
+/**
+ * DR6 for a #DB about to be raised, unless in VMX non-root operation the #DB will be a VM exit:
+ * then DR6 stays and the bits become the exit qualification (SDM Vol. 3C 27.1). Returns whether
+ * DR6 was written.
+ */
+function reportDebug(cpu: Cpu, bits: number): boolean {
+  if (cpu.vmx.nonRoot && debugExits(cpu, bits)) return false;
+  setDr6(cpu, bits);
+  return true;
 }
 /**
  * DR6 on a #DB: B0-B3 become the breakpoints that hit, cleared when none did (as Bochs and QEMU
@@ -122,7 +137,6 @@ export function deliverPendingDebugTrap(cpu: Cpu): void {
 /** The general-detect fault of MOV to/from DRn while DR7.GD is set: DR6.BD, GD cleared. */
 export function generalDetect(cpu: Cpu): void {
   if (!(cpu.dr[7] & DR7_GD)) return;
-  setDr6(cpu, DR6_BD);
-  cpu.dr[7] &= ~DR7_GD;
+  if (reportDebug(cpu, DR6_BD)) cpu.dr[7] &= ~DR7_GD; // a VM exit leaves DR7.GD too (27.1)
   cpu.faultNoCode(EXC_DB);
 }

@@ -19,6 +19,7 @@ import {
   loadNull, markAccessed, readTssStack, StackFrame, tssStack,
 } from './segment-load.js';
 import { taskGateSwitch, TS_INT } from './tasks.js';
+import { endVectoring, eventDelivered, guestEventExits, startVectoring, tripleFaultExit } from './vmx/events.js';
 
 /**
  * Kinds of event delivery, numbered as the VMX interruption types (SDM Vol. 3C 24.8.3): they
@@ -44,7 +45,7 @@ function classOf(vector: number): number {
  */
 const FAULT_VECTORS = (1 << 8) | (1 << 0) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 10) | (1 << 11) | (1 << 12) |
   (1 << 13) | (1 << 14) | (1 << 16) | (1 << 17) | (1 << 19);
-function isFault(vector: number): boolean {
+export function isFault(vector: number): boolean {
   return vector < 32 && ((FAULT_VECTORS >>> vector) & 1) !== 0;
 }
 /**
@@ -64,11 +65,19 @@ export function deliverException(cpu: Cpu, vector: number, errorCode: number, ha
  */
 export function deliverInterrupt(cpu: Cpu, vector: number, kind: number): void {
   if (kind === EV_SOFTWARE || kind === EV_SOFT_EXCEPTION) {
-    deliverEvent(cpu, vector, kind, 0, false);
+    // In VMX non-root operation INT3/INTO may exit (exception bitmap); a fault while delivering
+    // any of them is an exit during its delivery if it exits (events.ts).
+    const guest = cpu.vmx.nonRoot;
+    if (guest) {
+      if (guestEventExits(cpu, vector, kind, 0, false)) return;
+      startVectoring(cpu, vector, kind, 0, false, cpu.eip - cpu.prevEip);
+    }
+    deliverEvent(cpu, vector, kind, 0, false, true);
+    if (guest) eventDelivered(cpu);
     return;
   }
   if (kind === EV_NMI) cpu.nmiBlocked = true; // blocked from delivery on, until the next IRET
-  deliverGuarded(cpu, vector, kind, 0, false);
+  deliverGuarded(cpu, vector, kind, 0, false, false, kind === EV_PRIVSW ? cpu.eip - cpu.prevEip : 0);
 }
 
 /** Reports and delivers an exception the CPU raises itself (debug traps, escalations). */
@@ -77,28 +86,61 @@ export function raiseException(cpu: Cpu, vector: number, errorCode: number, hasE
   deliverException(cpu, vector, errorCode, hasError);
 }
 
-function deliverGuarded(cpu: Cpu, vector: number, kind: number, errorCode: number, hasError: boolean): void {
+/**
+ * VM entry's event injection (SDM Vol. 3C 26.5.1): delivered through the guest IDT as if at the
+ * first guest instruction. The injected event itself is never a VM exit (the exception bitmap is
+ * not consulted) and its pushed RF is the guest's; a software event pushes RIP + `length`, but
+ * RIP again when its delivery faults. Faults during delivery are handled as in non-root operation.
+ */
+export function deliverInjected(cpu: Cpu, vector: number, kind: number, errorCode: number, hasError: boolean,
+  length: number): void {
+  const rip = cpu.eip;
+  cpu.prevEip = rip;
+  cpu.eip = (rip + length) >>> 0;
+  deliverGuarded(cpu, vector, kind, errorCode, hasError, true, length);
+}
+
+/**
+ * The delivery loop of hardware-raised events: escalation of faults during delivery (SDM Table
+ * 6-5), and in VMX non-root operation the VM exits of exceptions (exception bitmap), of faults
+ * during delivery (with IDT-vectoring information), of a #DF, and of a triple fault (25.2).
+ */
+function deliverGuarded(cpu: Cpu, vector: number, kind: number, errorCode: number, hasError: boolean,
+  injected = false, length = 0): void {
   cpu.halted = false;
+  const guest = cpu.vmx.nonRoot;
+  if (guest && !injected && guestEventExits(cpu, vector, kind, errorCode, hasError)) return;
   for (;;) {
+    if (guest) startVectoring(cpu, vector, kind, errorCode, hasError, length);
     try {
-      deliverEvent(cpu, vector, kind, errorCode, hasError);
+      deliverEvent(cpu, vector, kind, errorCode, hasError, injected);
+      if (guest) eventDelivered(cpu);
       return;
     } catch (e) {
       if (e !== FAULT) throw e;
     }
+    if (injected && kind !== EV_EXCEPTION && kind !== EV_EXTERNAL && kind !== EV_NMI) cpu.eip = cpu.prevEip;
+    injected = false;
     const second = FAULT.vector, secondCode = FAULT.errorCode, secondHas = FAULT.hasError;
+    if (guest && guestEventExits(cpu, second, EV_EXCEPTION, secondCode, secondHas)) return;
     const first = kind === EV_EXCEPTION ? classOf(vector) : BENIGN;
     const secondClass = classOf(second);
     if (first === DOUBLE_FAULT && secondClass !== BENIGN) {
+      if (guest) return tripleFaultExit(cpu);
       cpu.shutdown = true;
       cpu.events?.onShutdown?.();
       return;
     }
     kind = EV_EXCEPTION;
+    length = 0;
     if ((first === CONTRIBUTORY && secondClass === CONTRIBUTORY) || (first === PAGE_FAULT && secondClass !== BENIGN)) {
       vector = EXC_DF;
       errorCode = 0;
       hasError = true;
+      if (guest) {
+        endVectoring(cpu);
+        if (guestEventExits(cpu, vector, kind, errorCode, hasError)) return;
+      }
     } else {
       vector = second;
       errorCode = secondCode;
@@ -108,11 +150,14 @@ function deliverGuarded(cpu: Cpu, vector: number, kind: number, errorCode: numbe
   }
 }
 
-/** One delivery attempt; throws FAULT (nothing committed) when a check fails. */
-function deliverEvent(cpu: Cpu, vector: number, kind: number, errorCode: number, hasError: boolean): void {
+/**
+ * One delivery attempt; throws FAULT (nothing committed) when a check fails. `guestRf`: the
+ * pushed RF is EFLAGS.RF as it is (software events, injected events), not set for faults.
+ */
+function deliverEvent(cpu: Cpu, vector: number, kind: number, errorCode: number, hasError: boolean, guestRf: boolean): void {
   if (!cpu.protectedMode) deliverReal(cpu, vector);
   else if (!(kind === EV_SOFTWARE && cpu.v86 && v86SoftwareInterrupt(cpu, vector))) {
-    deliverProtected(cpu, vector, kind, errorCode, hasError && kind === EV_EXCEPTION);
+    deliverProtected(cpu, vector, kind, errorCode, hasError && kind === EV_EXCEPTION, !guestRf && kind === EV_EXCEPTION && isFault(vector));
   }
   // Data breakpoints do not report the delivery's own accesses (IDT, descriptors, stack frame).
   cpu.debugTrap &= ~0xf;
@@ -192,7 +237,8 @@ export function ioMapBase(cpu: Cpu): number {
 
 // ------------------------------------------------------------------ protected mode
 
-function deliverProtected(cpu: Cpu, vector: number, kind: number, errorCode: number, hasError: boolean): void {
+function deliverProtected(cpu: Cpu, vector: number, kind: number, errorCode: number, hasError: boolean,
+  faultRf: boolean): void {
   const ext = kind === EV_SOFTWARE || kind === EV_SOFT_EXCEPTION ? 0 : 1;
   const idtError = vector * 8 + 2 + ext;
   if (vector * 8 + 7 > cpu.idtrLimit) cpu.fault(EXC_GP, idtError);
@@ -251,7 +297,7 @@ function deliverProtected(cpu: Cpu, vector: number, kind: number, errorCode: num
   }
   // After the new stack's checks, before its room is checked (as Bochs orders them).
   if (target > cs.limit) cpu.fault(EXC_GP, ext);
-  frame.push(cpu.getEflags() | (kind === EV_EXCEPTION && isFault(vector) ? RF : 0));
+  frame.push(cpu.getEflags() | (faultRf ? RF : 0));
   frame.push(cpu.seg[CS]);
   frame.push(cpu.eip);
   if (hasError) frame.push(errorCode);

@@ -19,6 +19,7 @@ import type { Cpu } from './cpu.js';
 import { ACC_EXEC, ACC_READ, ACC_WRITE, CR0_WP, CR4_PGE, CR4_PSE, EXC_PF } from './constants.js';
 import { apicAccess, apicGuestPhysicalAccess } from './vmx/apic-virt.js';
 import { EPT_R, EPT_W, EPT_X, eptResult, eptTranslate } from './vmx/ept.js';
+import { notePageFault } from './vmx/events.js';
 
 /**
  * TLB entry bits below the page frame: supervisor access allowed, user access allowed, global
@@ -126,7 +127,9 @@ function eptEntry(cpu: Cpu, gpa: number, access: number, lin: number, fetch: boo
 }
 
 function pageFault(cpu: Cpu, lin: number, code: number, write: boolean, user: boolean): never {
-  cpu.cr2 = lin;
+  // In VMX non-root operation CR2 waits: a #PF that is a VM exit leaves it alone (vmx/events.ts).
+  if (cpu.vmx.nonRoot) notePageFault(cpu, lin);
+  else cpu.cr2 = lin;
   return cpu.fault(EXC_PF, code | (write ? PFEC_W : 0) | (user ? PFEC_U : 0));
 }
 

@@ -57,7 +57,7 @@ export interface EnvOptions {
   serialInput?: Uint8Array;
   /** Seed of the deterministic entropy stream. */
   seed?: number;
-  /** LiveEnv: virtual cycles between clock synchronisations (default: 1 ms of virtual time). */
+  /** LiveEnv: virtual cycles between clock synchronisations (default: 100 us of virtual time). */
   clockSyncCycles?: number;
 }
 
@@ -127,7 +127,7 @@ export class LiveEnv implements Env {
 
   constructor(opts: EnvOptions = {}) {
     this.cyclesPerSecond = opts.cyclesPerSecond ?? DEFAULT_CYCLES_PER_SECOND;
-    this.clockSyncCycles = opts.clockSyncCycles ?? Math.max(1, Math.round(this.cyclesPerSecond / 1000));
+    this.clockSyncCycles = opts.clockSyncCycles ?? Math.max(1, Math.round(this.cyclesPerSecond / 10_000));
   }
 
   /** Host nanoseconds since the env was made, scaled to the virtual clock rate. */

@@ -3,7 +3,6 @@
 // the devices that are due, and skips idle time while the CPU is halted waiting for an interrupt.
 
 import { Cpu } from '../cpu/cpu.js';
-import { IF } from '../cpu/constants.js';
 import { flushTlb } from '../cpu/paging.js';
 import type { CreateDevices, Device, DeviceStop, InterruptController, MachineContext } from './device.js';
 import { createDevices as defaultDevices } from './devices/index.js';
@@ -271,11 +270,13 @@ export class Machine {
         else if (cpu.shutdown) stop = 'shutdown';
         else if (cpu.icount >= budgetEnd) stop = 'budget';
         else if (cpu.faultStreak >= LIVELOCK_FAULTS) stop = 'livelock';
-        else if (cpu.halted && !(cpu.nmiPending && !cpu.nmiBlocked) && !(cpu.intrLine && (cpu.getEflags() & IF) !== 0)) {
-          // Only a device deadline can wake a CPU halted with IF=1; with IF=0 nothing will.
+        else if (cpu.halted && !cpu.canWake()) {
+          // Only a device deadline can wake a halted CPU, and only if an interrupt can (IF = 1, or
+          // a VMX guest's "external-interrupt exiting"); or a guest's VMX-preemption timer.
           if (idleSince < 0) idleSince = cpu.cycles;
-          if ((cpu.getEflags() & IF) === 0 || deadline === Infinity || cpu.cycles - idleSince > idleLimit) stop = 'hlt';
-          else cpu.extraCycles += Math.min(deadline, this.clockSyncAt) - cpu.cycles;
+          const wake = Math.min(cpu.interruptsCanWake() ? deadline : Infinity, cpu.wakeCycle());
+          if (wake === Infinity || cpu.cycles - idleSince > idleLimit) stop = 'hlt';
+          else cpu.extraCycles += Math.min(wake, this.clockSyncAt) - cpu.cycles;
         } else {
           idleSince = -1;
           cpu.run(Math.min(deadline, this.clockSyncAt, cpu.cycles + Math.min(budgetEnd - cpu.icount, SLICE_CYCLES)));

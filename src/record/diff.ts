@@ -5,6 +5,7 @@
 // renderings (the `diff` package), and the same differences as JSON.
 
 import { createTwoFilesPatch } from 'diff';
+import type { Machine } from '../machine/machine.js';
 import { PAGE_SHIFT, PAGE_SIZE } from '../machine/memory.js';
 import type { ArchState } from './state.js';
 
@@ -41,9 +42,11 @@ export interface StateDiff {
   control: Change[];
   other: Change[];
   memory: MemoryRange[];
+  /** Device state fields that differ ("pit.channels.0.n"), when both machines were at hand. */
+  devices: Change[];
 }
 
-type Group = keyof Omit<StateDiff, 'memory'>;
+type Group = keyof Omit<StateDiff, 'memory' | 'devices'>;
 
 /** The state as [group, name, value] facts, in rendering order. */
 function facts(s: ArchState): Array<[Group, string, string]> {
@@ -75,16 +78,28 @@ function facts(s: ArchState): Array<[Group, string, string]> {
   return out;
 }
 
-/** The canonical text of a state (and of its side of `memory`): one fact per line. */
-export function renderState(s: ArchState, memory: readonly MemoryRange[] = [], side: 'a' | 'b' = 'a'): string {
+/** What a diff adds to the two states: differing memory ranges and device fields. */
+export interface DiffExtras {
+  memory?: readonly MemoryRange[];
+  devices?: readonly Change[];
+}
+
+/**
+ * The canonical text of a state: one fact per line, then its side of the extras (memory ranges,
+ * device fields).
+ */
+export function renderState(s: ArchState, extras: DiffExtras = {}, side: 'a' | 'b' = 'a'): string {
   const lines = facts(s).map(([, name, value]) => `${name} ${value}`);
-  for (const r of memory) lines.push(`mem ${h8(r.start)}-${h8(r.end - 1)} ${side === 'a' ? r.a : r.b}`);
+  for (const r of extras.memory ?? []) lines.push(`mem ${h8(r.start)}-${h8(r.end - 1)} ${side === 'a' ? r.a : r.b}`);
+  for (const c of extras.devices ?? []) lines.push(`device ${c.name} ${side === 'a' ? c.a : c.b}`);
   return lines.join('\n') + '\n';
 }
 
-/** The facts that differ between a and b, grouped, with the given memory ranges. */
-export function diffStates(a: ArchState, b: ArchState, memory: MemoryRange[] = []): StateDiff {
-  const d: StateDiff = { registers: [], flags: [], segments: [], control: [], other: [], memory };
+/** The facts that differ between a and b, grouped, with the given extras. */
+export function diffStates(a: ArchState, b: ArchState, extras: DiffExtras = {}): StateDiff {
+  const d: StateDiff = {
+    registers: [], flags: [], segments: [], control: [], other: [], memory: [...extras.memory ?? []], devices: [...extras.devices ?? []],
+  };
   const fb = new Map(facts(b).map(([, name, value]) => [name, value]));
   const seen = new Set<string>();
   for (const [group, name, value] of facts(a)) {
@@ -98,12 +113,39 @@ export function diffStates(a: ArchState, b: ArchState, memory: MemoryRange[] = [
 
 /** True when the diff holds no difference. */
 export function isEmptyDiff(d: StateDiff): boolean {
-  return d.registers.length + d.flags.length + d.segments.length + d.control.length + d.other.length + d.memory.length === 0;
+  return d.registers.length + d.flags.length + d.segments.length + d.control.length + d.other.length +
+    d.memory.length + d.devices.length === 0;
 }
 
 /** A unified diff (the `diff` package) of the two states' renderings, labelled. */
-export function unifiedDiff(a: ArchState, b: ArchState, labels: [string, string], memory: readonly MemoryRange[] = []): string {
-  return createTwoFilesPatch(labels[0], labels[1], renderState(a, memory, 'a'), renderState(b, memory, 'b'), undefined, undefined, { context: 2 });
+export function unifiedDiff(a: ArchState, b: ArchState, labels: [string, string], extras: DiffExtras = {}): string {
+  return createTwoFilesPatch(labels[0], labels[1], renderState(a, extras, 'a'), renderState(b, extras, 'b'), undefined, undefined, { context: 2 });
+}
+
+/** A device's saved state as [path, value] leaves (byte arrays as hex). */
+function leaves(v: unknown, path: string, out: Map<string, string>): void {
+  if (ArrayBuffer.isView(v)) {
+    out.set(path, Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex'));
+  } else if (v !== null && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) leaves(x, path === '' ? k : `${path}.${k}`, out);
+  } else {
+    out.set(path, String(v));
+  }
+}
+
+/** The device state fields that differ between two machines of the same configuration. */
+export function deviceChanges(ma: Machine, mb: Machine): Change[] {
+  const out: Change[] = [];
+  ma.devices.forEach((d, k) => {
+    const la = new Map<string, string>(), lb = new Map<string, string>();
+    leaves(d.save?.(), d.name, la);
+    leaves(mb.devices[k]?.save?.(), d.name, lb);
+    for (const name of new Set([...la.keys(), ...lb.keys()])) {
+      const a = la.get(name) ?? '(none)', b = lb.get(name) ?? '(none)';
+      if (a !== b) out.push({ name, a, b });
+    }
+  });
+  return out;
 }
 
 /** Bytes closer than this are reported as one range. */

@@ -8,7 +8,7 @@
 import { ACC_EXEC, AR_DB, CS } from '../cpu/constants.js';
 import { disassemble } from '../cpu/disasm.js';
 import type { RunResult } from '../machine/machine.js';
-import { diffStates, memoryRanges, unifiedDiff, type StateDiff } from './diff.js';
+import { deviceChanges, diffStates, memoryRanges, unifiedDiff, type DiffExtras, type StateDiff } from './diff.js';
 import type { InputEvent } from './format.js';
 import { describeEvent } from './observations.js';
 import type { ReplayMachine } from './replay-machine.js';
@@ -112,14 +112,13 @@ function compare(sa: Step, sb: Step, labels: [string, string], a: ReplayMachine,
 export function compareStanding(a: ReplayMachine, b: ReplayMachine, labels: [string, string] = ['a', 'b']): FirstDifference | null {
   const sa = a.state.capture(), sb = b.state.capture();
   if (stateHash(sa) === stateHash(sb)) return null;
-  const pages = [...a.state.takeWrittenPages(), ...b.state.takeWrittenPages()];
-  const memory = memoryRanges(a.machine.mem.ram, b.machine.mem.ram, pages);
+  const extras = machineExtras(a, b);
   const place = codePlace(a);
   const { linear } = disassembleAt(a, place);
   return {
     kind: 'state', icount: a.icount, eip: place.eip, linear, instruction: '(none: the states differ before it runs)',
     message: `the states differ at instruction ${a.icount}, before it runs`,
-    a: sa, b: sb, inputs: { a: [], b: [] }, diff: diffStates(sa, sb, memory), text: unifiedDiff(sa, sb, labels, memory),
+    a: sa, b: sb, inputs: { a: [], b: [] }, diff: diffStates(sa, sb, extras), text: unifiedDiff(sa, sb, labels, extras),
   };
 }
 
@@ -168,13 +167,18 @@ function difference(
   const cpu = a.machine.cpu;
   const place = cpu.prevEip === before.eip ? before : { ...codePlace(a), eip: cpu.prevEip };
   const { linear, text } = disassembleAt(a, place);
-  const pages = [...a.state.takeWrittenPages(), ...b.state.takeWrittenPages()];
-  const memory = memoryRanges(a.machine.mem.ram, b.machine.mem.ram, pages);
+  const extras = machineExtras(a, b);
   return {
     kind: why.kind, icount, eip: place.eip, linear, instruction: text,
     message: `instruction ${icount} at ${(place.eip >>> 0).toString(16).padStart(8, '0')} (${text}): ${why.message}`,
     a: sa.state, b: sb.state, inputs: { a: sa.inputs, b: sb.inputs },
-    diff: diffStates(sa.state, sb.state, memory),
-    text: unifiedDiff(sa.state, sb.state, labels, memory),
+    diff: diffStates(sa.state, sb.state, extras),
+    text: unifiedDiff(sa.state, sb.state, labels, extras),
   };
+}
+
+/** The memory ranges (of pages written since the search began) and device fields where a and b differ. */
+function machineExtras(a: ReplayMachine, b: ReplayMachine): DiffExtras {
+  const pages = [...a.state.takeWrittenPages(), ...b.state.takeWrittenPages()];
+  return { memory: memoryRanges(a.machine.mem.ram, b.machine.mem.ram, pages), devices: deviceChanges(a.machine, b.machine) };
 }

@@ -16,6 +16,7 @@ import { skipSingleStep } from '../debug.js';
 import { PROC_HLT_EXITING } from '../vmx/controls.js';
 import { EXIT_REASON_HLT } from '../vmx/exit.js';
 import { exitsByControl } from '../vmx/intercept.js';
+import { guestIret } from '../vmx/events.js';
 
 /** Arithmetic flags plus TF, DF, NT: what POPF/IRET may always change (IF and IOPL excluded). */
 const BASE_FLAGS = 0x4dd5;
@@ -76,10 +77,14 @@ function stackSlot(cpu: Cpu, k: number, w: number): number {
 }
 
 const iret: Exec = (cpu, i) => {
-  // An EPT violation during this IRET reports the unblocking (exit-qualification bit 12).
-  if (cpu.nmiBlocked && cpu.vmx.nonRoot) cpu.vmx.guest.iretUnblockedNmiAt = cpu.icount;
-  cpu.nmiBlocked = false;
-  if (cpu.nmiPending) cpu.attention = true;
+  // NMI blocking ends here even if the IRET faults. In VMX non-root operation "NMI exiting" and
+  // "virtual NMIs" change that, and a VM exit during this IRET reports the unblocking (vmx/events.ts).
+  if (cpu.vmx.nonRoot) {
+    guestIret(cpu);
+  } else {
+    cpu.nmiBlocked = false;
+    if (cpu.nmiPending) cpu.attention = true;
+  }
   const o32 = i.o32;
   if (!cpu.protectedMode) {
     iretRealStyle(cpu, o32, writableFlags(cpu, o32) | (o32 ? RF : 0));

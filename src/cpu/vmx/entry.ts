@@ -5,9 +5,9 @@
 // instructions.ts, vmx/intercept*.ts for the controlled ones).
 //
 // Not implemented yet, each refused at VM entry as invalid control fields (VMfailValid(7), a
-// defined outcome rather than a guest running with the wrong semantics; docs/VMX.md): event
-// injection, and any VM-execution control whose exits or effects the
-// non-root CPU does not model yet (everything but HLT exiting).
+// defined outcome rather than a guest running with the wrong semantics; docs/VMX.md): any
+// VM-execution control whose exits or effects the
+// non-root CPU does not model yet.
 
 import { ESP, CR0_DEFINED, CR0_ET, CR0_PE, CR0_PG, CS, SS, TR, LDTR, AR_UNUSABLE, AR_P, AR_S, AR_G, VM, IF, TF } from '../constants.js';
 import type { Cpu } from '../cpu.js';
@@ -15,7 +15,8 @@ import { MSR_DEBUGCTL, MSR_PAT, MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_
 import { enterGuestTranslation } from './ept.js';
 import { ACTIVITY_HLT, ACTIVITY_SHUTDOWN, CONTROL_MUST1, crAllowedInVmx, VMCS_REVISION_ID } from './capabilities.js';
 import {
-  ENTRY, ENTRY_LOAD_DEBUG, ENTRY_LOAD_PAT, EXIT, EXIT_LOAD_PAT, EXIT_SAVE_DEBUG, EXIT_SAVE_PAT, PIN, PROC,
+  ENTRY, ENTRY_LOAD_DEBUG, ENTRY_LOAD_PAT, EXIT, EXIT_LOAD_PAT, EXIT_SAVE_DEBUG, EXIT_SAVE_PAT, PROC,
+  EXIT_ACK_INTERRUPT, EXIT_SAVE_PREEMPTION_TIMER, PROC_INTERRUPT_WINDOW, PROC_MONITOR_TRAP_FLAG, PROC_NMI_WINDOW,
   PROC2, PROC2_DESC_TABLE_EXITING, PROC2_EPT, PROC2_UNRESTRICTED_GUEST, PROC2_VIRTUALIZE_APIC, PROC2_VPID,
   PROC2_WBINVD_EXITING, PROC_TPR_SHADOW, PROC_CR3_LOAD_EXITING,
   PROC_CR3_STORE_EXITING, PROC_HLT_EXITING, PROC_INVLPG_EXITING, PROC_IO_BITMAPS, PROC_MONITOR_EXITING,
@@ -23,10 +24,10 @@ import {
   PROC_RDTSC_EXITING, PROC_SECONDARY, PROC_TSC_OFFSETTING, PROC_UNCOND_IO_EXITING,
 } from './controls.js';
 import {
-  BLOCK_MOV_SS, BLOCK_NMI, BLOCK_SMI, BLOCK_STI, VMCS_EXCEPTION_BITMAP, G_ACTIVITY, G_AR, G_BASE, G_CR0, G_CR3, G_CR4, G_DEBUGCTL, G_DR7, G_GDTR_BASE, G_GDTR_LIMIT, G_IDTR_BASE, G_IDTR_LIMIT, G_INTERRUPTIBILITY, G_LIMIT, G_LINK, G_PAT, G_PENDING_DEBUG, G_RFLAGS, G_RIP, G_RSP, G_SEL, G_SYSENTER_CS, G_SYSENTER_EIP, G_SYSENTER_ESP,
-  VMCS_ENTRY_CONTROLS, VMCS_ENTRY_INTERRUPTION_INFO, VMCS_EXIT_CONTROLS,
-  VMCS_PIN_CONTROLS, VMCS_PROC2_CONTROLS, VMCS_PROC_CONTROLS,
+  BLOCK_MOV_SS, BLOCK_NMI, BLOCK_SMI, BLOCK_STI, G_ACTIVITY, G_AR, G_BASE, G_CR0, G_CR3, G_CR4, G_DEBUGCTL, G_DR7, G_GDTR_BASE, G_GDTR_LIMIT, G_IDTR_BASE, G_IDTR_LIMIT, G_INTERRUPTIBILITY, G_LIMIT, G_LINK, G_PAT, G_PENDING_DEBUG, G_RFLAGS, G_RIP, G_RSP, G_SEL, G_SYSENTER_CS, G_SYSENTER_EIP, G_SYSENTER_ESP,
+  VMCS_ENTRY_CONTROLS, VMCS_EXIT_CONTROLS, VMCS_PROC2_CONTROLS, VMCS_PROC_CONTROLS,
 } from './fields.js';
+import { injectionValid, startGuestEvents } from './events.js';
 import { qword, revisionId, setLaunched, vmcsRead } from './vmcs.js';
 
 /** Exit qualifications of an invalid-guest-state entry failure (26.8): default, invalid VMCS link pointer. */
@@ -40,7 +41,8 @@ const RFLAGS_RESERVED0 = (0xffc00000 | (1 << 15) | (1 << 5) | (1 << 3)) | 0, RFL
 const PROC_IMPLEMENTED = CONTROL_MUST1[PROC] | PROC_HLT_EXITING | PROC_TSC_OFFSETTING | PROC_INVLPG_EXITING |
   PROC_MWAIT_EXITING | PROC_RDPMC_EXITING | PROC_RDTSC_EXITING | PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING |
   PROC_MOV_DR_EXITING | PROC_UNCOND_IO_EXITING | PROC_IO_BITMAPS | PROC_MSR_BITMAPS | PROC_MONITOR_EXITING |
-  PROC_PAUSE_EXITING | PROC_SECONDARY | PROC_TPR_SHADOW;
+  PROC_PAUSE_EXITING | PROC_SECONDARY | PROC_TPR_SHADOW | PROC_INTERRUPT_WINDOW | PROC_NMI_WINDOW |
+  PROC_MONITOR_TRAP_FLAG;
 const PROC2_IMPLEMENTED = CONTROL_MUST1[PROC2] | PROC2_DESC_TABLE_EXITING | PROC2_WBINVD_EXITING |
   PROC2_VIRTUALIZE_APIC | PROC2_EPT | PROC2_VPID | PROC2_UNRESTRICTED_GUEST;
 
@@ -50,13 +52,12 @@ const PROC2_IMPLEMENTED = CONTROL_MUST1[PROC2] | PROC2_DESC_TABLE_EXITING | PROC
  */
 export function controlsImplemented(cpu: Cpu): boolean {
   const proc = vmcsRead(cpu, VMCS_PROC_CONTROLS);
-  if (vmcsRead(cpu, VMCS_PIN_CONTROLS) !== CONTROL_MUST1[PIN]) return false;
   if (proc & ~PROC_IMPLEMENTED) return false;
   if (proc & PROC_SECONDARY && vmcsRead(cpu, VMCS_PROC2_CONTROLS) & ~PROC2_IMPLEMENTED) return false;
-  if (vmcsRead(cpu, VMCS_EXCEPTION_BITMAP) !== 0) return false; // exception exits not modelled yet
-  if (vmcsRead(cpu, VMCS_EXIT_CONTROLS) & ~(CONTROL_MUST1[EXIT] | EXIT_SAVE_DEBUG | EXIT_SAVE_PAT | EXIT_LOAD_PAT)) return false;
+  if (vmcsRead(cpu, VMCS_EXIT_CONTROLS) & ~(CONTROL_MUST1[EXIT] | EXIT_SAVE_DEBUG | EXIT_SAVE_PAT | EXIT_LOAD_PAT |
+    EXIT_ACK_INTERRUPT | EXIT_SAVE_PREEMPTION_TIMER)) return false;
   if (vmcsRead(cpu, VMCS_ENTRY_CONTROLS) & ~(CONTROL_MUST1[ENTRY] | ENTRY_LOAD_DEBUG | ENTRY_LOAD_PAT)) return false;
-  return vmcsRead(cpu, VMCS_ENTRY_INTERRUPTION_INFO) >= 0;
+  return true;
 }
 
 // ---------------------------------------------------------------- guest-state checks (26.3.1)
@@ -144,6 +145,7 @@ export function guestStateCheck(cpu: Cpu): number {
   // Bits 31:4 reserved (bit 4, enclave interruption, needs SGX); no SMM, so no SMI blocking.
   if (intr & ~0xf || (intr & BLOCK_STI && intr & BLOCK_MOV_SS) || intr & BLOCK_SMI) return QUAL_GUEST_STATE;
   if (intr & BLOCK_STI && !(rflags & IF)) return QUAL_GUEST_STATE;
+  if (!injectionValid(cpu, activity, intr)) return QUAL_GUEST_STATE;
   const pending = vmcsRead(cpu, G_PENDING_DEBUG);
   if (pending & ~0x500f) return QUAL_GUEST_STATE;
   if (intr & (BLOCK_STI | BLOCK_MOV_SS) || activity === ACTIVITY_HLT) {
@@ -207,5 +209,5 @@ export function enterGuest(cpu: Cpu, launch: boolean): void {
   cpu.nmiBlocked = (intr & BLOCK_NMI) !== 0;
   if (launch) setLaunched(cpu, cpu.vmx.vmcsPtr, true);
   cpu.vmx.nonRoot = true;
-  cpu.attention = true;
+  startGuestEvents(cpu); // timer, NMI blocking, pending debug exceptions, event injection
 }

@@ -11,16 +11,17 @@ import { leaveGuestTlb } from '../paging.js';
 import { ACTIVITY_HLT } from './capabilities.js';
 import { EXIT_LOAD_PAT, EXIT_SAVE_DEBUG, EXIT_SAVE_PAT } from './controls.js';
 import {
-  BLOCK_MOV_SS, BLOCK_NMI, BLOCK_STI, G_ACTIVITY, G_AR, G_BASE, G_CR0, G_CR3, G_CR4, G_DEBUGCTL, G_DR7,
-  G_GDTR_BASE, G_GDTR_LIMIT, G_IDTR_BASE, G_IDTR_LIMIT, G_INTERRUPTIBILITY, G_LIMIT, G_PAT, G_PENDING_DEBUG,
+  G_ACTIVITY, G_AR, G_BASE, G_CR0, G_CR3, G_CR4, G_DEBUGCTL, G_DR7,
+  G_GDTR_BASE, G_GDTR_LIMIT, G_IDTR_BASE, G_IDTR_LIMIT, G_LIMIT, G_PAT,
   G_RFLAGS, G_RIP, G_RSP, G_SEL, G_SYSENTER_CS, G_SYSENTER_EIP, G_SYSENTER_ESP, H_CR0, H_CR3, H_CR4,
   H_FS_BASE, H_GDTR_BASE, H_IDTR_BASE, H_PAT, H_RIP, H_RSP, H_SEL, H_SYSENTER_CS, H_SYSENTER_EIP,
   H_SYSENTER_ESP, H_TR_BASE, VMCS_ENTRY_INTERRUPTION_INFO, VMCS_EXIT_CONTROLS, VMCS_EXIT_MSR_LOAD_ADDR,
   VMCS_EXIT_MSR_LOAD_COUNT, VMCS_EXIT_MSR_STORE_ADDR, VMCS_EXIT_MSR_STORE_COUNT,
-  X_IDT_VECTORING, X_INSTRUCTION_INFO, X_INSTRUCTION_LENGTH, X_INTERRUPTION_INFO, X_QUALIFICATION, X_REASON,
+  X_INSTRUCTION_INFO, X_INSTRUCTION_LENGTH, X_INTERRUPTION_INFO, X_QUALIFICATION, X_REASON,
 } from './fields.js';
 import { hostStateValid } from './entry-checks.js';
 import { LIST_DONE, LIST_TOO_LONG, loadMsrList, storeMsrList } from './msr-lists.js';
+import { leaveGuestEvents, recordVectoring, saveGuestEvents } from './events.js';
 import { qword, VMCS_ABORT_OFFSET, vmcsRead, vmcsWrite } from './vmcs.js';
 import { VM_EXITED } from './state.js';
 
@@ -97,12 +98,10 @@ function saveGuestState(cpu: Cpu, rip: number): void {
   vmcsWrite(cpu, G_SYSENTER_ESP, sysenterMsr(cpu, MSR_SYSENTER_ESP));
   vmcsWrite(cpu, G_SYSENTER_EIP, sysenterMsr(cpu, MSR_SYSENTER_EIP));
   vmcsWrite(cpu, G_ACTIVITY, cpu.halted ? ACTIVITY_HLT : 0);
-  // An instruction-caused exit happens before the instruction completes: the shadow of the
-  // instruction before it (if any) is still in force for the exiting instruction.
-  const shadow = cpu.shadowAt === cpu.icount;
-  const intr = (shadow ? (cpu.inhibitDebugAt === cpu.icount ? BLOCK_MOV_SS : BLOCK_STI) : 0) | (cpu.nmiBlocked ? BLOCK_NMI : 0);
-  vmcsWrite(cpu, G_INTERRUPTIBILITY, intr);
-  vmcsWrite(cpu, G_PENDING_DEBUG, 0);
+  // Interruptibility, pending debug exceptions, preemption timer. An instruction-caused exit
+  // happens before the instruction completes: the shadow of the instruction before it (if any)
+  // is still in force for the exiting instruction.
+  saveGuestEvents(cpu);
 }
 
 /** Host CS/SS/DS/ES/FS/GS cache values after a VM exit (27.5.2): flat, ring 0, 32-bit, page-granular. */
@@ -146,6 +145,7 @@ function loadHostState(cpu: Cpu): void {
   // Every VM exit clears the valid bit of the VM-entry interruption-information field (24.8.3).
   vmcsWrite(cpu, VMCS_ENTRY_INTERRUPTION_INFO, vmcsRead(cpu, VMCS_ENTRY_INTERRUPTION_INFO) & 0x7fffffff);
   cpu.vmx.nonRoot = false;
+  leaveGuestEvents(cpu);
   cpu.setCpl(0);
   cpu.attention = true;
   cpu.yieldBlock = true; // a block must not run on into the guest instructions after an exiting one
@@ -166,7 +166,7 @@ function recordExit(cpu: Cpu, reason: number, qualification: number): void {
   vmcsWrite(cpu, X_REASON, reason);
   vmcsWrite(cpu, X_QUALIFICATION, qualification);
   vmcsWrite(cpu, X_INTERRUPTION_INFO, 0);
-  vmcsWrite(cpu, X_IDT_VECTORING, 0);
+  recordVectoring(cpu);
   cpu.events?.onVmExit?.(reason, qualification);
 }
 

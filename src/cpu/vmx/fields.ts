@@ -183,5 +183,8 @@ export const X_INSTRUCTION_INFO = 0x440e;
 // The controls of instruction-caused VM exits (vmx/intercept*.ts).
 export const VMCS_TSC_OFFSET = 0x2010, VMCS_CR0_MASK = 0x6000, VMCS_CR4_MASK = 0x6002, VMCS_CR0_SHADOW = 0x6004,
   VMCS_CR4_SHADOW = 0x6006, VMCS_CR3_TARGET0 = 0x6008;
+// The event controls and event information (events.ts).
+export const VMCS_PF_MASK = 0x4006, VMCS_PF_MATCH = 0x4008, G_PREEMPTION_TIMER = 0x482e,
+  X_INTERRUPTION_ERROR = 0x4406, X_IDT_VECTORING_ERROR = 0x440a;
 /** Interruptibility-state bits (24.4.2). */
 export const BLOCK_STI = 1, BLOCK_MOV_SS = 2, BLOCK_SMI = 4, BLOCK_NMI = 8;

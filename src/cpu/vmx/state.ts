@@ -2,6 +2,8 @@
 // is in VMX operation, the VMXON pointer and the current-VMCS pointer. The Cpu holds one VmxState
 // (cpu.vmx) and includes it in its snapshots.
 
+import { GuestEvents } from './event-state.js';
+
 /** The pointer value FFFFFFFF_FFFFFFFFH: "no current VMCS" (never a valid, 4-KiB-aligned address). */
 export const INVALID_PTR = -1;
 
@@ -15,6 +17,8 @@ export interface VmxSnapshot {
   /** Tag of the CPU's TLB entries, and the parked TLB contexts: [tag, page, read, write, page, ...] each. */
   tlbTag?: number;
   parkedTlb?: number[][];
+  /** The guest's event state (GuestEvents.save), absent in older snapshots. */
+  events?: number[];
 }
 
 /**
@@ -84,6 +88,8 @@ export class VmxState {
    */
   tlbTag = 0;
   readonly parkedTlb = new Map<number, number[]>();
+  /** The running guest's event controls and event state (events.ts). */
+  readonly events = new GuestEvents();
 
   /**
    * RESET (and VMXOFF): outside VMX operation, no VMXON region, no current VMCS. Parked TLB
@@ -93,13 +99,14 @@ export class VmxState {
     this.on = this.nonRoot = false;
     this.vmxonPtr = this.vmcsPtr = INVALID_PTR;
     this.guest.reset();
+    this.events.reset();
     this.tlbTag = 0;
     this.parkedTlb.clear();
   }
   save(): VmxSnapshot {
     return {
       on: this.on, vmxonPtr: this.vmxonPtr, vmcsPtr: this.vmcsPtr, nonRoot: this.nonRoot,
-      translation: this.guest.save(), tlbTag: this.tlbTag, parkedTlb: [...this.parkedTlb].map(([tag, entries]) => [tag, ...entries]),
+      translation: this.guest.save(), events: this.events.save(), tlbTag: this.tlbTag, parkedTlb: [...this.parkedTlb].map(([tag, entries]) => [tag, ...entries]),
     };
   }
   restore(s: VmxSnapshot): void {
@@ -108,6 +115,7 @@ export class VmxState {
     this.vmcsPtr = s.vmcsPtr;
     this.nonRoot = s.nonRoot ?? false; // snapshots taken before VM entry existed lack it
     this.guest.restore(s.translation);
+    this.events.restore(s.events);
     this.tlbTag = s.tlbTag ?? 0;
     this.parkedTlb.clear();
     for (const [tag, ...entries] of s.parkedTlb ?? []) this.parkedTlb.set(tag, entries);
