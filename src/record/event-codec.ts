@@ -188,13 +188,6 @@ function decodeFields(spec: KindSpec, row: unknown[], icount: number): TraceEven
   return event as unknown as TraceEvent;
 }
 
-/** A rough size of the encoded event, for closing chunks near their byte budget. */
-export function estimatedSize(e: TraceEvent): number {
-  if (e.kind === 'snapshot') return 16 + e.data.length;
-  if (e.kind === 'checkpoint') return 64 + e.hash.length + 9 * (e.state.regs?.length ?? 0);
-  return 16;
-}
-
 function isIcount(n: unknown): boolean {
   return Number.isSafeInteger(n) && (n as number) >= 0;
 }

@@ -16,7 +16,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import { crc32 } from './crc.js';
 import { TraceError } from './errors.js';
 import { MsgpackWriter } from './msgpack-writer.js';
-import { decodeEvents, encodeEvent, estimatedSize } from './event-codec.js';
+import { decodeEvents, encodeEvent } from './event-codec.js';
 
 export { TraceError };
 
@@ -88,7 +88,7 @@ export interface TraceFile {
 export interface TraceWriterOptions {
   /** A chunk is closed after this many events (default 1024). */
   chunkEvents?: number;
-  /** ... or once its events are estimated to take this many bytes (default 64 KiB). */
+  /** ... or once its events take this many bytes (default 64 KiB). */
   chunkBytes?: number;
   /** fsync the file after every chunk (default false: a process crash loses nothing written). */
   fsync?: boolean;
@@ -114,10 +114,8 @@ const DEFAULT_CHUNK_BYTES = 64 * 1024;
 const EVENT_DECODERS: ReadonlyMap<number, typeof decodeEvents> = new Map([[1, decodeEvents]]);
 const OLDEST_READABLE = Math.min(...EVENT_DECODERS.keys());
 
-function newPackr(): Packr {
-  return new Packr({ useRecords: false });
-}
-
+/** For the header and footer maps (each pack() result is written before the next call). */
+const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 
 // ---- Writing ----
@@ -129,12 +127,10 @@ export class TraceWriter {
   private readonly chunkEvents: number;
   private readonly chunkBytes: number;
   private readonly fsyncChunks: boolean;
-  private readonly packr = newPackr();
   /** The open chunk's payload: an array32 of events whose count is patched in at flush. */
   private readonly payload = new MsgpackWriter();
   private countAt = this.payload.array32Placeholder();
   private pendingEvents = 0;
-  private pendingBytes = 0;
   private previousIcount = 0;
   private readonly frame = Buffer.alloc(CHUNK_FRAME_BYTES);
   private chunkCount = 0;
@@ -156,14 +152,15 @@ export class TraceWriter {
     const problem = headerProblem(header, TRACE_FORMAT_VERSION);
     if (problem !== undefined) throw new TypeError(`trace header: ${problem}`);
     const w = new TraceWriter(path, opts);
-    const payload = w.packr.pack(header);
+    const payload = packr.pack(header);
     const start = Buffer.alloc(PREAMBLE_BYTES + HEADER_FRAME_BYTES);
     start.set(TRACE_MAGIC, 0);
     start.writeUInt32LE(TRACE_FORMAT_VERSION, 8);
     start.writeUInt32LE(payload.length, 12);
     start.writeUInt32LE(crc32(payload, crc32(start.subarray(12, 16))), 16);
-    w.fd = openSync(w.partialPath, 'w');
-    writeAll(w.fd, Buffer.concat([start, payload]));
+    const fd = guardIo('write', w.partialPath, () => openSync(w.partialPath, 'w'));
+    w.fd = fd;
+    writeAll(fd, w.partialPath, Buffer.concat([start, payload]));
     return w;
   }
 
@@ -173,9 +170,8 @@ export class TraceWriter {
     encodeEvent(e, this.previousIcount, this.payload);
     this.previousIcount = e.icount;
     this.pendingEvents++;
-    this.pendingBytes += estimatedSize(e);
     this.countsByKind[e.kind] = (this.countsByKind[e.kind] ?? 0) + 1;
-    if (this.pendingEvents >= this.chunkEvents || this.pendingBytes >= this.chunkBytes) this.flush();
+    if (this.pendingEvents >= this.chunkEvents || this.payload.length >= this.chunkBytes) this.flush();
   }
 
   /** Writes the buffered events as one chunk now (nothing when none are buffered). */
@@ -188,7 +184,6 @@ export class TraceWriter {
     this.countAt = this.payload.array32Placeholder();
     this.eventCount += n;
     this.pendingEvents = 0;
-    this.pendingBytes = 0;
     this.previousIcount = 0;
   }
 
@@ -199,11 +194,11 @@ export class TraceWriter {
     this.flush();
     const fd = this.fd!;
     const footer = { eventCount: this.eventCount, chunkCount: this.chunkCount, countsByKind: this.countsByKind };
-    this.writeChunk(FOOTER_MARK, this.packr.pack(footer));
-    fsyncSync(fd);
+    this.writeChunk(FOOTER_MARK, packr.pack(footer));
+    guardIo('write', this.partialPath, () => fsyncSync(fd));
     closeSync(fd);
     this.fd = undefined;
-    renameSync(this.partialPath, this.path);
+    guardIo('write', this.path, () => renameSync(this.partialPath, this.path));
   }
 
   /** Writes what is buffered and leaves `${path}.partial` as a replayable prefix. */
@@ -223,15 +218,16 @@ export class TraceWriter {
     frame.writeUInt32LE(payload.length, 0);
     frame.writeUInt32LE(count, 4);
     frame.writeUInt32LE(crc32(payload, crc32(frame.subarray(0, 8))), 8);
-    writeAll(this.fd!, frame);
-    writeAll(this.fd!, payload);
-    if (this.fsyncChunks) fsyncSync(this.fd!);
+    const fd = this.fd!;
+    writeAll(fd, this.partialPath, frame);
+    writeAll(fd, this.partialPath, payload);
+    if (this.fsyncChunks) guardIo('write', this.partialPath, () => fsyncSync(fd));
     if (count !== FOOTER_MARK) this.chunkCount++;
   }
 }
 
-function writeAll(fd: number, bytes: Uint8Array): void {
-  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
+function writeAll(fd: number, path: string, bytes: Uint8Array): void {
+  for (let done = 0; done < bytes.length; ) done += guardIo('write', path, () => writeSync(fd, bytes, done, bytes.length - done));
 }
 
 // ---- Reading ----
@@ -256,14 +252,14 @@ function bytesSource(bytes: Uint8Array): ByteSource {
 }
 
 function fileSource(path: string): ByteSource {
-  const fd = guardIo(path, () => openSync(path, 'r'));
-  const size = guardIo(path, () => fstatSync(fd).size);
+  const fd = guardIo('read', path, () => openSync(path, 'r'));
+  const size = guardIo('read', path, () => fstatSync(fd).size);
   return {
     size,
     read(offset, length) {
       const buf = Buffer.allocUnsafe(length);
       for (let done = 0; done < length; ) {
-        const n = guardIo(path, () => readSync(fd, buf, done, length - done, offset + done));
+        const n = guardIo('read', path, () => readSync(fd, buf, done, length - done, offset + done));
         if (n === 0) throw new TraceError(`${path}: the file shrank while it was read`);
         done += n;
       }
@@ -273,12 +269,13 @@ function fileSource(path: string): ByteSource {
   };
 }
 
-function guardIo<T>(path: string, io: () => T): T {
+/** Runs a file operation; a failure (ENOENT, ENOSPC, EISDIR...) becomes a one-line TraceError. */
+function guardIo<T>(verb: 'read' | 'write', path: string, io: () => T): T {
   try {
     return io();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new TraceError(`cannot read trace ${path}: ${e.code ?? e.message}`);
+    throw new TraceError(`cannot ${verb} trace ${path}: ${e.code ?? e.message}`);
   }
 }
 
