@@ -381,7 +381,7 @@ export class Cpu {
   /** Recomputes state derived from CR0/CR4/EFLAGS/CPL; call after changing any of them. */
   updateMode(): void {
     this.pagingOn = (this.cr0 & (CR0_PG | CR0_PE)) === (CR0_PG | CR0_PE);
-    this.tlbOn = this.pagingOn || (this.vmx.nonRoot && this.vmx.guest.eptRoot >= 0);
+    this.tlbOn = this.pagingOn || this.vmx.guest.eptRoot >= 0; // EPT is set only between VM entry and exit
     this.alignCheck = (this.cr0 & CR0_AM) !== 0 && (this.flags & AC) !== 0 && this.cpl === 3;
     this.slowMode = (this.flags & (TF | RF)) !== 0 || breakpointsEnabled(this) || this.vmx.events.monitorTrap;
     for (let s = 0; s < 6; s++) this.computeWindow(s);

@@ -45,7 +45,7 @@ const PFEC_P = 1, PFEC_W = 2, PFEC_U = 4, PFEC_RSVD = 8;
 export function translate(cpu: Cpu, lin: number, access: number, user: boolean): number {
   const write = access === ACC_WRITE, fetch = access === ACC_EXEC;
   const a20 = cpu.a20Mask;
-  const ept = cpu.vmx.nonRoot && cpu.vmx.guest.eptRoot >= 0;
+  const ept = cpu.vmx.guest.eptRoot >= 0; // set only between VM entry and VM exit
   const wp = (cpu.cr0 & CR0_WP) !== 0;
   let gpaPage: number, rw = PTE_RW, us = PTE_US, global = 0, dirty = true;
   if (cpu.pagingOn) {

@@ -8,7 +8,8 @@
 // TRUE_* capability MSRs of that generation. IA-32e-only controls are absent.
 
 import {
-  CR0_NE, CR0_PE, CR0_PG, CR4_DE, CR4_PCE, CR4_PGE, CR4_PSE, CR4_PVI, CR4_TSD, CR4_VME, CR4_VMXE,
+  CR0_CD, CR0_DEFINED, CR0_ET, CR0_NE, CR0_NW, CR0_PE, CR0_PG, CR4_DE, CR4_PCE, CR4_PGE, CR4_PSE, CR4_PVI, CR4_TSD,
+  CR4_VME, CR4_VMXE,
 } from '../constants.js';
 import {
   DEFAULT1, ENTRY, ENTRY_LOAD_DEBUG, ENTRY_LOAD_PAT, EXIT, EXIT_ACK_INTERRUPT, EXIT_LOAD_PAT, EXIT_SAVE_DEBUG,
@@ -117,6 +118,15 @@ export const CR4_FIXED1 = CR4_IMPLEMENTED;
 export function crAllowedInVmx(cr: 0 | 4, v: number): boolean {
   const fixed0 = cr === 0 ? CR0_FIXED0 : CR4_FIXED0, fixed1 = cr === 0 ? CR0_FIXED1 : CR4_FIXED1;
   return (v & fixed0) === fixed0 && (v & ~fixed1) === 0;
+}
+
+/**
+ * CR0 after a VM entry or VM exit loads `field` into `cr0` (26.3.2.1, 27.5.1): ET, NW, CD and the
+ * reserved bits are never modified (ET reads 1 and the reserved bits 0 on this processor).
+ */
+const CR0_KEPT = CR0_ET | CR0_NW | CR0_CD;
+export function cr0Loaded(cr0: number, field: number): number {
+  return (field & CR0_DEFINED & ~CR0_KEPT) | (cr0 & CR0_KEPT) | CR0_ET;
 }
 
 /** Per field of FIELDS: whether it exists on this model. */

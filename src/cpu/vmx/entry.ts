@@ -9,11 +9,11 @@
 // VM-execution control whose exits or effects the
 // non-root CPU does not model yet.
 
-import { ESP, CR0_DEFINED, CR0_ET, CR0_PE, CR0_PG, CS, SS, TR, LDTR, AR_UNUSABLE, AR_P, AR_S, AR_G, VM, IF, TF } from '../constants.js';
+import { ESP, CR0_PE, CR0_PG, CS, SS, TR, LDTR, AR_UNUSABLE, AR_P, AR_S, AR_G, VM, IF, TF } from '../constants.js';
 import type { Cpu } from '../cpu.js';
 import { MSR_DEBUGCTL, MSR_PAT, MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_EIP, validTypeBytes } from '../msr.js';
 import { enterGuestTranslation } from './ept.js';
-import { ACTIVITY_HLT, ACTIVITY_SHUTDOWN, CONTROL_MUST1, crAllowedInVmx, VMCS_REVISION_ID } from './capabilities.js';
+import { ACTIVITY_HLT, ACTIVITY_SHUTDOWN, CONTROL_MUST1, cr0Loaded, crAllowedInVmx, VMCS_REVISION_ID } from './capabilities.js';
 import {
   ENTRY, ENTRY_LOAD_DEBUG, ENTRY_LOAD_PAT, EXIT, EXIT_LOAD_PAT, EXIT_SAVE_DEBUG, EXIT_SAVE_PAT, PROC,
   EXIT_ACK_INTERRUPT, EXIT_SAVE_PREEMPTION_TIMER, PROC_INTERRUPT_WINDOW, PROC_MONITOR_TRAP_FLAG, PROC_NMI_WINDOW,
@@ -168,7 +168,7 @@ export function guestStateCheck(cpu: Cpu): number {
  */
 export function loadGuestState(cpu: Cpu): void {
   const entry = vmcsRead(cpu, VMCS_ENTRY_CONTROLS);
-  cpu.cr0 = (vmcsRead(cpu, G_CR0) & CR0_DEFINED) | CR0_ET;
+  cpu.cr0 = cr0Loaded(cpu.cr0, vmcsRead(cpu, G_CR0));
   cpu.cr3 = vmcsRead(cpu, G_CR3);
   cpu.cr4 = vmcsRead(cpu, G_CR4);
   if (entry & ENTRY_LOAD_DEBUG) {

@@ -4,11 +4,11 @@
 // ends here; the places that decide an exit (an instruction, an event, a VM-entry failure) call
 // one of the exported functions below.
 
-import { AR_UNUSABLE, AR_P, AR_S, AR_G, AR_DB, CR0_DEFINED, CR0_ET, CS, ESP, LDTR, TR } from '../constants.js';
+import { AR_UNUSABLE, AR_P, AR_S, AR_G, AR_DB, CS, ESP, LDTR, TR } from '../constants.js';
 import type { Cpu } from '../cpu.js';
 import { MSR_DEBUGCTL, MSR_PAT, MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_EIP, sysenterMsr } from '../msr.js';
 import { leaveGuestTlb } from '../paging.js';
-import { ACTIVITY_HLT } from './capabilities.js';
+import { ACTIVITY_HLT, cr0Loaded } from './capabilities.js';
 import { EXIT_LOAD_PAT, EXIT_SAVE_DEBUG, EXIT_SAVE_PAT } from './controls.js';
 import {
   G_ACTIVITY, G_AR, G_BASE, G_CR0, G_CR3, G_CR4, G_DEBUGCTL, G_DR7,
@@ -115,7 +115,7 @@ const HOST_TR_AR = 11 | AR_P;
 function loadHostState(cpu: Cpu): void {
   if (!hostStateValid(cpu)) return vmxAbort(cpu, ABORT_VMCS_CORRUPTED);
   const exit = vmcsRead(cpu, VMCS_EXIT_CONTROLS);
-  cpu.cr0 = (vmcsRead(cpu, H_CR0) & CR0_DEFINED) | CR0_ET;
+  cpu.cr0 = cr0Loaded(cpu.cr0, vmcsRead(cpu, H_CR0));
   cpu.cr3 = vmcsRead(cpu, H_CR3);
   cpu.cr4 = vmcsRead(cpu, H_CR4);
   cpu.dr[7] = 0x400;
