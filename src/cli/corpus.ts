@@ -10,6 +10,9 @@
 //     "image": "hello-bios.rom",             // beside guest.json
 //     "load": "bios" | "multiboot" | "flat",
 //     "at": "0x100000", "mem": 16, "maxInsns": 1000000,   // optional, as the run options
+//     "vmx": true,                           // optional: the machine offers VMX (run --vmx)
+//     "bochs": true,                         // optional: the corpus test also runs it on Bochs
+//                                            // (Core Duo with VMX; skipped where absent): same debug output
 //     "expect": {                            // every field optional
 //       "stop": "exit", "exitCode": 1, "instructions": 123,
 //       "debugOutput": "exact text", "serialOutput": "exact text",
@@ -44,6 +47,8 @@ export interface GuestRun {
   at?: string;
   mem?: number;
   maxInsns?: number;
+  vmx?: boolean;
+  bochs?: boolean;
   expect: GuestExpect;
 }
 
@@ -75,7 +80,7 @@ export function readGuest(dir: string): Guest {
 
 /** Runs one entry of a guest on a fresh deterministic machine. */
 export function runGuest(g: Guest, r: GuestRun): RunResult {
-  const m = createMachine({ memMiB: r.mem });
+  const m = createMachine({ memMiB: r.mem, vmx: r.vmx === true });
   m.load(readFileSync(join(g.dir, r.image)), r.load, r.at === undefined ? {} : { at: parseUint('at', r.at, 0xffffffff) });
   return m.run({ maxInsns: r.maxInsns ?? 100_000_000 });
 }

@@ -1,7 +1,8 @@
 // `trapdiff run IMAGE [--load bios|multiboot|flat] [--at ADDR] [--mem MiB] [--max-insns N]
-//                    [--env deterministic|live] [--json] [--progress]`
+//                    [--env deterministic|live] [--vmx] [--json] [--progress]`
 //
-// Runs one image to its end. The guest's port 0xE9 and COM1 output streams to stdout as it
+// Runs one image to its end, on the Core Duo without VMX unless --vmx offers it (CPUID.1:ECX.VMX,
+// CR4.VMXE, the VMX MSRs: the machine option `vmx`, docs/VMX.md). The guest's port 0xE9 and COM1 output streams to stdout as it
 // comes, line by line per source (with --json stdout holds only the result object); a report
 // goes to stderr.
 //
@@ -17,7 +18,7 @@ import { parseArgs, parseChoice, parseUint, UserError } from './args.js';
 import type { CliIo } from './main.js';
 
 export const RUN_USAGE =
-  'trapdiff run IMAGE [--load bios|multiboot|flat] [--at ADDR] [--mem MiB] [--max-insns N] [--env deterministic|live] [--json] [--progress]';
+  'trapdiff run IMAGE [--load bios|multiboot|flat] [--at ADDR] [--mem MiB] [--max-insns N] [--env deterministic|live] [--vmx] [--json] [--progress]';
 
 export const RUN_EXIT_CODES: Readonly<Record<Exclude<StopKind, 'exit'>, number>> = {
   hlt: 0, poweroff: 0, error: 1, shutdown: 3, budget: 4, livelock: 5,
@@ -27,7 +28,8 @@ export const RUN_EXIT_CODES: Readonly<Record<Exclude<StopKind, 'exit'>, number>>
 const MAX_IMAGE_BYTES = 512 * 1024 * 1024;
 
 const SPEC = {
-  load: 'string', at: 'string', mem: 'string', 'max-insns': 'string', env: 'string', json: 'boolean', progress: 'boolean',
+  load: 'string', at: 'string', mem: 'string', 'max-insns': 'string', env: 'string', vmx: 'boolean', json: 'boolean',
+  progress: 'boolean',
 } as const;
 
 function readImage(path: string): Uint8Array {
@@ -97,6 +99,7 @@ export function runCommand(args: readonly string[], io: CliIo): number {
   const machine = createMachine({
     memMiB,
     env,
+    vmx: p.flags.has('vmx'),
     ...(json ? {} : {
       onDebugOutput: (b: number) => debugOut.push(b),
       onSerialOutput: (com: number, b: number) => { if (com === 1) serialOut.push(b); },
