@@ -7,7 +7,7 @@
 
 import { ACC_EXEC, AR_DB, CS } from '../cpu/constants.js';
 import { disassemble } from '../cpu/disasm.js';
-import type { RunResult } from '../machine/machine.js';
+import type { Machine, RunResult } from '../machine/machine.js';
 import { deviceChanges, diffStates, memoryRanges, unifiedDiff, type DiffExtras, type StateDiff } from './diff.js';
 import type { InputEvent } from './format.js';
 import { describeEvent } from './observations.js';
@@ -47,20 +47,21 @@ export interface LockstepOptions {
 }
 
 /** Where the instruction that is about to run (or was just run) lies, for the disassembly. */
-interface CodePlace {
+export interface CodePlace {
   eip: number;
   csBase: number;
   d32: boolean;
 }
 
-function codePlace(rm: ReplayMachine): CodePlace {
-  const cpu = rm.machine.cpu;
+/** Where the machine's next instruction lies (CS:EIP now). */
+export function codePlace(m: Machine): CodePlace {
+  const cpu = m.cpu;
   return { eip: cpu.eip, csBase: cpu.segBase[CS]!, d32: (cpu.segAr[CS]! & AR_DB) !== 0 };
 }
 
 /** The instruction at `p` disassembled (bytes read through the CPU's paging), or why not. */
-function disassembleAt(rm: ReplayMachine, p: CodePlace): { linear: number; text: string } {
-  const cpu = rm.machine.cpu;
+function disassembleAt(m: Machine, p: CodePlace): { linear: number; text: string } {
+  const cpu = m.cpu;
   const linear = (p.csBase + p.eip) >>> 0;
   const bytes = new Uint8Array(15);
   try {
@@ -113,8 +114,8 @@ export function compareStanding(a: ReplayMachine, b: ReplayMachine, labels: [str
   const sa = a.state.capture(), sb = b.state.capture();
   if (stateHash(sa) === stateHash(sb)) return null;
   const extras = machineExtras(a, b);
-  const place = codePlace(a);
-  const { linear } = disassembleAt(a, place);
+  const place = codePlace(a.machine);
+  const { linear } = disassembleAt(a.machine, place);
   return {
     kind: 'state', icount: a.icount, eip: place.eip, linear, instruction: '(none: the states differ before it runs)',
     message: `the states differ at instruction ${a.icount}, before it runs`,
@@ -147,7 +148,7 @@ export function lockstep(a: ReplayMachine, b: ReplayMachine, until: number, opts
       b.rewind(mb);
     }
     for (let k = 0; k < n; k++) {
-      const before = codePlace(a), icount = a.icount;
+      const before = codePlace(a.machine), icount = a.icount;
       const sa = advance(a, 1), sb = advance(b, 1);
       const why = compare(sa, sb, labels, a, b);
       if (why !== null) return difference(a, b, before, icount, sa, sb, why, labels);
@@ -162,19 +163,26 @@ function difference(
   a: ReplayMachine, b: ReplayMachine, before: CodePlace, icount: number, sa: Step, sb: Step,
   why: { kind: FirstDifference['kind']; message: string }, labels: [string, string],
 ): FirstDifference {
-  // The instruction that ran is at prevEip: where EIP stood, unless an interrupt or exception
-  // was delivered first (then it is the handler's first instruction, in the new CS).
-  const cpu = a.machine.cpu;
-  const place = cpu.prevEip === before.eip ? before : { ...codePlace(a), eip: cpu.prevEip };
-  const { linear, text } = disassembleAt(a, place);
+  const { eip, linear, text } = retiredInstruction(a.machine, before);
   const extras = machineExtras(a, b);
   return {
-    kind: why.kind, icount, eip: place.eip, linear, instruction: text,
-    message: `instruction ${icount} at ${(place.eip >>> 0).toString(16).padStart(8, '0')} (${text}): ${why.message}`,
+    kind: why.kind, icount, eip, linear, instruction: text,
+    message: `instruction ${icount} at ${(eip >>> 0).toString(16).padStart(8, '0')} (${text}): ${why.message}`,
     a: sa.state, b: sb.state, inputs: { a: sa.inputs, b: sb.inputs },
     diff: diffStates(sa.state, sb.state, extras),
     text: unifiedDiff(sa.state, sb.state, labels, extras),
   };
+}
+
+/**
+ * The instruction that `m` just retired, given where its CS:EIP stood before (codePlace): at
+ * prevEip, where EIP stood unless an interrupt or exception was delivered first (then it is the
+ * handler's first instruction, in the new CS); disassembled from memory as it is now.
+ */
+export function retiredInstruction(m: Machine, before: CodePlace): { eip: number; linear: number; text: string } {
+  const cpu = m.cpu;
+  const place = cpu.prevEip === before.eip ? before : { ...codePlace(m), eip: cpu.prevEip };
+  return { eip: place.eip, ...disassembleAt(m, place) };
 }
 
 /** The memory ranges (of pages written since the search began) and device fields where a and b differ. */
