@@ -145,7 +145,7 @@ export function guestStateCheck(cpu: Cpu): number {
   // Bits 31:4 reserved (bit 4, enclave interruption, needs SGX); no SMM, so no SMI blocking.
   if (intr & ~0xf || (intr & BLOCK_STI && intr & BLOCK_MOV_SS) || intr & BLOCK_SMI) return QUAL_GUEST_STATE;
   if (intr & BLOCK_STI && !(rflags & IF)) return QUAL_GUEST_STATE;
-  if (!injectionValid(cpu, activity, intr)) return QUAL_GUEST_STATE;
+  if (!injectionValid(cpu, rflags, activity, intr)) return QUAL_GUEST_STATE;
   const pending = vmcsRead(cpu, G_PENDING_DEBUG);
   if (pending & ~0x500f) return QUAL_GUEST_STATE;
   if (intr & (BLOCK_STI | BLOCK_MOV_SS) || activity === ACTIVITY_HLT) {

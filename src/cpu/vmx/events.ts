@@ -116,16 +116,18 @@ export function startGuestEvents(cpu: Cpu): void {
 }
 
 /**
- * The guest-state checks that depend on event injection (26.3.1.5), given the activity and
- * interruptibility fields: the injected event must be one the activity state lets through (HLT:
+ * The guest-state checks that depend on event injection, given the RFLAGS, activity and
+ * interruptibility fields: an injected external interrupt needs RFLAGS.IF = 1 (26.3.1.4); the
+ * injected event must be one the activity state lets through (26.3.1.5; HLT:
  * external interrupt, NMI, #DB, #MC, a pending MTF VM exit; shutdown: NMI, #MC); no external
  * interrupt or NMI under blocking by STI or MOV SS (this model's STI blocking blocks NMIs, as the
  * SDM allows); no NMI under virtual-NMI blocking.
  */
-export function injectionValid(cpu: Cpu, activity: number, interruptibility: number): boolean {
+export function injectionValid(cpu: Cpu, rflags: number, activity: number, interruptibility: number): boolean {
   const injection = vmcsRead(cpu, VMCS_ENTRY_INTERRUPTION_INFO);
   if (injection >= 0) return true;
   const type = (injection >> 8) & 7, vector = injection & 0xff;
+  if (type === EV_EXTERNAL && !(rflags & IF)) return false;
   const machineCheck = type === EV_EXCEPTION && vector === EXC_MC;
   if (activity === ACTIVITY_HLT && !(type === EV_EXTERNAL || type === EV_NMI || type === TYPE_OTHER ||
       machineCheck || (type === EV_EXCEPTION && vector === EXC_DB))) return false;
