@@ -133,7 +133,7 @@ describe('IDT-vectoring information (27.2.3)', () => {
     expect(rv(h, G_RIP)).toBe(rd(h, LABEL_INSN));
   });
   it('#PF while delivering an injected external interrupt: vectoring type 0', () => {
-    const h = vm([w(BITMAP, 1 << 14), w(ENTRY_INFO, 0x80000040), w(G_RSP, 0x800010), gate(0x40, 'h')],
+    const h = vm([w(BITMAP, 1 << 14), w(G_RFLAGS, 0x202), w(ENTRY_INFO, 0x80000040), w(G_RSP, 0x800010), gate(0x40, 'h')],
       'guest_insn: nop\nguest_next:\njmp $\nh: vmcall');
     expect(exitInfo(h)).toEqual([0, 0x80000b0e, 0x80000040]);
     expect(rv(h, ERROR)).toBe(2);
@@ -163,11 +163,11 @@ describe('IDT-vectoring information (27.2.3)', () => {
 
 describe('event injection (26.5)', () => {
   it('an external interrupt is delivered at the first guest instruction; the valid bit is cleared on exit', () => {
-    const h = vm([w(ENTRY_INFO, 0x80000040), gate(0x40, 'h'), mark(0, 'guest')], 'nop\njmp $\nh:\nguest_insn: vmcall\nguest_next:');
+    const h = vm([w(G_RFLAGS, 0x202), w(ENTRY_INFO, 0x80000040), gate(0x40, 'h'), mark(0, 'guest')], 'nop\njmp $\nh:\nguest_insn: vmcall\nguest_next:');
     expect(rv(h, REASON)).toBe(18);
     expect(rv(h, G_RSP)).toBe(GUEST_RSP - 12);
     expect(rd(h, GUEST_RSP - 12)).toBe(rd(h, MARK));
-    expect(rd(h, GUEST_RSP - 4)).toBe(2);
+    expect(rd(h, GUEST_RSP - 4)).toBe(0x202);
     expect(rv(h, ENTRY_INFO)).toBe(0x40);
   });
   it('a hardware exception pushes its error code; RF in the pushed RFLAGS is the guest\'s', () => {
@@ -188,7 +188,7 @@ describe('event injection (26.5)', () => {
     expect([rv(h, REASON), rv(h, G_INTR)]).toEqual([18, 8]);
   });
   it('injection into a halted guest wakes it', () => {
-    const h = vm([w(G_ACTIVITY, 1), w(ENTRY_INFO, 0x80000040), gate(0x40, 'h')], 'nop\njmp $\nh:\nguest_insn: vmcall\nguest_next:');
+    const h = vm([w(G_ACTIVITY, 1), w(G_RFLAGS, 0x202), w(ENTRY_INFO, 0x80000040), gate(0x40, 'h')], 'nop\njmp $\nh:\nguest_insn: vmcall\nguest_next:');
     expect([rv(h, REASON), rv(h, G_ACTIVITY)]).toEqual([18, 0]);
   });
   it('a pending MTF VM exit (type 7) exits before the first guest instruction', () => {
@@ -197,8 +197,9 @@ describe('event injection (26.5)', () => {
     expect(rv(h, G_RIP)).toBe(rd(h, MARK));
   });
   const failures: Array<[string, string[]]> = [
+    ['RFLAGS.IF = 0 with an injected external interrupt', [w(ENTRY_INFO, 0x80000040)]],
     ['HLT state with an injected #GP', [w(G_ACTIVITY, 1), w(ENTRY_INFO, 0x80000b0d)]],
-    ['shutdown state with an injected external interrupt', [w(G_ACTIVITY, 2), w(ENTRY_INFO, 0x80000040)]],
+    ['shutdown state with an injected external interrupt', [w(G_ACTIVITY, 2), w(G_RFLAGS, 0x202), w(ENTRY_INFO, 0x80000040)]],
     ['blocking by STI with an injected external interrupt', [w(G_RFLAGS, 0x202), w(G_INTR, 1), w(ENTRY_INFO, 0x80000040)]],
     ['blocking by MOV SS with an injected NMI', [w(G_INTR, 2), w(ENTRY_INFO, 0x80000202)]],
     ['blocking by STI with an injected NMI (this model)', [w(G_RFLAGS, 0x202), w(G_INTR, 1), w(ENTRY_INFO, 0x80000202)]],
@@ -318,7 +319,7 @@ describe('monitor trap flag (exit reason 37)', () => {
     expect(rv(h, G_RIP)).toBe(rd(h, LABEL_NEXT));
   });
   it('after an injected event, exits before the handler\'s first instruction', () => {
-    const h = vm([proc(MTF), w(ENTRY_INFO, 0x80000040), gate(0x40, 'h'), mark(0, 'h')], 'guest_insn: nop\nguest_next: jmp $\nh: nop');
+    const h = vm([proc(MTF), w(G_RFLAGS, 0x202), w(ENTRY_INFO, 0x80000040), gate(0x40, 'h'), mark(0, 'h')], 'guest_insn: nop\nguest_next: jmp $\nh: nop');
     expect([rv(h, REASON), rv(h, G_RIP)]).toEqual([37, rd(h, MARK)]);
   });
 });
@@ -379,3 +380,4 @@ describe('controls this slice implements are accepted', () => {
     expect(rv(h, REASON)).toBe(37);
   });
 });
+
