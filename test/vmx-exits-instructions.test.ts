@@ -19,6 +19,8 @@ import {
 import { vmcsRead } from '../src/cpu/vmx/vmcs.js';
 import { run, type Run } from './helpers/exec.js';
 import { IDT_BASE, GDT_BASE } from './helpers/harness.js';
+import { compareOnRom } from './helpers/rom.js';
+import { vmxRom } from './helpers/vmx-rom.js';
 import { DATA, LABEL_INSN, LABEL_NEXT, PATH, HOST_RESUMED, program, rd, TSS, vmxReady, w } from './helpers/vmx.js';
 
 const REASON = 0x4402, QUALIFICATION = 0x6400, LENGTH = 0x440c, INFO = 0x440e, GUEST_LINEAR = 0x640a,
@@ -378,3 +380,194 @@ describe('VM-entry controls of this slice', () => {
     expect(vmcsRead(r.cpu, 0x4400)).toBe(7);
   });
 });
+
+// ---------------------------------------------------------------- the cases as ROMs, against Bochs
+
+/** A ROM case: VMCS set-up after FLAT_GUEST, the guest code (a VMCALL follows), what the host prints. */
+interface RomCase {
+  setup: string[];
+  guest: string;
+  /** Bits of the instruction-information field to print (those the SDM defines for the case). */
+  info?: number;
+  /** Print the guest-linear-address field. */
+  linear?: boolean;
+  /** Host code after the exit was printed (prints more). */
+  after?: string;
+}
+const OR = (field: number, bits: number): string => `OR 0x${field.toString(16)}, 0x${(bits >>> 0).toString(16)}`;
+const W = (field: number, value: number | string): string => `W 0x${field.toString(16)}, ${value}`;
+const ROM_OUT = 0x41000;
+const hex8 = (v: number): string => (v >>> 0).toString(16).toUpperCase().padStart(8, '0');
+
+/**
+ * The ROM: per case FLAT_GUEST, the set-up, VMLAUNCH of the guest; the host prints the exit
+ * reason, qualification and instruction length (then the masked instruction information and
+ * the guest-linear address where asked) and goes on to the next case.
+ */
+function exitsRom(cases: RomCase[]): string {
+  const body = cases.map((c, k) => `  FLAT_GUEST
+${c.setup.map((l) => `  ${l}`).join('\n')}
+  mov dword [SHOW], 0x${((c.info ?? 0) >>> 0).toString(16)}
+  mov dword [LIN], ${c.linear ? 1 : 0}
+  RUN g${k}
+${c.after ?? ''}`).join('\n');
+  const guests = cases.map((c, k) => `g${k}:\n${c.guest}\n  vmcall`).join('\n');
+  return vmxRom(`%define SHOW 0x41100
+%define LIN 0x41104
+%define NEXT 0x41108
+%macro RUN 1
+  W 0x681e, %1
+  mov dword [NEXT], %%after
+  mov eax, esp
+  W 0x6c14, eax
+  vmlaunch
+  mov eax, 0xfa11fa11
+  call hex
+  call err
+%%after:
+%endmacro
+  FLAGS {vmxon [PTR]}
+${body}
+  jmp rom_done
+; zero_bitmaps: clears the I/O bitmaps (50000H, 51000H) and the MSR bitmaps (52000H) through DS
+; (after a VM exit ES is null and the host GDTR base is 0: no segment loads in the host)
+zero_bitmaps:
+  mov ecx, 0x3000 / 4
+.zero:
+  mov dword [0x50000 + ecx * 4 - 4], 0
+  loop .zero
+  ret
+guest: ; FLAT_GUEST's start, replaced by each case's
+${guests}
+host:
+  PRINT 0x4402
+  PRINT 0x6400
+  PRINT 0x440c
+  cmp dword [SHOW], 0
+  je .linear
+  mov ebx, 0x440e
+  vmread eax, ebx
+  and eax, [SHOW]
+  call hex
+.linear:
+  cmp dword [LIN], 0
+  je .next
+  PRINT 0x640a
+.next:
+  jmp [NEXT]
+rom_done:
+`);
+}
+
+/** Guest GDT entries for the task-switch cases (the ROM's guest GDT is at 1000H). */
+const ROM_TASKS = [`mov dword [0x1038], 0x31000067`, `mov dword [0x103c], 0x8900`, `mov dword [0x1040], 0x00380000`,
+  `mov dword [0x1044], 0x8500`, `mov dword [0x1048], 0x32000067`, `mov dword [0x104c], 0x8b00`, W(0x4810, 0x4f)];
+/** Instruction-information bits defined for a memory operand with a base and no index (scaling, Reg1 undefined). */
+const INFO_BASE_ONLY = 0xffc38780 | 0, INFO_REGISTER_FORM = 0xf0000478 | 0;
+
+const PRIMARY_CASES: RomCase[] = [
+  { setup: [], guest: '  invd' },
+  { setup: [OR(0x4002, PROC_INVLPG_EXITING)], guest: '  mov ebx, 0x1234\n  invlpg [ebx+0x10]' },
+  { setup: [OR(0x4002, PROC_RDPMC_EXITING)], guest: '  xor ecx, ecx\n  rdpmc' },
+  { setup: [OR(0x4002, PROC_RDTSC_EXITING)], guest: '  rdtsc' },
+  { setup: [OR(0x4002, PROC_TSC_OFFSETTING), W(0x2010, 0), W(0x2011, 0x12345678)],
+    guest: `  rdtsc\n  mov [${ROM_OUT}], edx`, after: `  mov eax, [${ROM_OUT}]\n  call hex` },
+  { setup: [W(0x6000, 8), W(0x6004, 0)], guest: '  mov ecx, cr0\n  or ecx, 8\n  mov cr0, ecx' },
+  { setup: [W(0x6000, 8), W(0x6004, 8)], guest: `  mov eax, cr0\n  mov [${ROM_OUT}], eax`,
+    after: `  mov eax, [${ROM_OUT}]\n  and eax, 8\n  call hex` },
+  { setup: [W(0x6002, 0x10), W(0x6006, 0)], guest: '  mov ebx, cr4\n  or ebx, 0x10\n  mov cr4, ebx' },
+  { setup: [OR(0x4002, PROC_CR3_LOAD_EXITING)], guest: '  mov edx, cr3\n  mov cr3, edx' },
+  { setup: [OR(0x4002, PROC_CR3_LOAD_EXITING), W(0x400a, 2), 'mov eax, cr3', 'W 0x600a, eax'], guest: '  mov edx, cr3\n  mov cr3, edx' },
+  { setup: [OR(0x4002, PROC_CR3_STORE_EXITING)], guest: '  mov esi, cr3' },
+  { setup: [W(0x6000, 8), W(0x6004, 8)], guest: '  clts' },
+  { setup: [W(0x6000, 2), W(0x6004, 0)], guest: '  mov ax, 3\n  lmsw ax' },
+  { setup: [W(0x6000, 8), W(0x6004, 0)], guest: `  mov word [${ROM_OUT}], 0xb\n  mov ebx, ${ROM_OUT - 4}\n  lmsw [ebx+4]`, linear: true },
+  { setup: [OR(0x4002, PROC_MOV_DR_EXITING)], guest: '  mov dr7, eax' },
+  { setup: [OR(0x4002, PROC_MOV_DR_EXITING)], guest: '  mov ebx, dr6' },
+  { setup: [OR(0x4002, PROC_UNCOND_IO_EXITING)], guest: '  out 0x80, al' },
+  { setup: [OR(0x4002, PROC_UNCOND_IO_EXITING)], guest: '  mov dx, 0x3f8\n  in eax, dx' },
+  { setup: [OR(0x4002, PROC_UNCOND_IO_EXITING)], guest: '  mov dx, 0x1234\n  mov edi, 0x5000\n  mov ecx, 2\n  rep insw', linear: true },
+  { setup: [OR(0x4002, PROC_UNCOND_IO_EXITING), W(0x6808 + 6, 0x100)], guest: '  mov dx, 0x80\n  mov esi, 0x6000\n  fs outsb', linear: true },
+  ...['out 0x80, al', 'out 0x81, al', 'mov dx, 0x7fff\n  in ax, dx', 'mov dx, 0xffff\n  in al, dx', 'mov dx, 0xffff\n  in ax, dx'].map((g) => ({
+    setup: [OR(0x4002, PROC_IO_BITMAPS), W(0x2000, 0x50000), W(0x2002, 0x51000), 'call zero_bitmaps', 'mov byte [0x50010], 1', 'mov byte [0x51000], 1'],
+    guest: `  ${g}`,
+  })),
+  { setup: [], guest: '  mov ecx, 0x174\n  rdmsr' },
+  { setup: [], guest: '  mov ecx, 0x12345\n  wrmsr' },
+  ...[0x174, 0xc0000080, 0x2000, 0x1d9].map((msr) => ({
+    setup: [OR(0x4002, PROC_MSR_BITMAPS), W(0x2004, 0x52000), 'call zero_bitmaps', 'mov byte [0x52410], 1', 'mov byte [0x5203b], 2'],
+    guest: `  mov ecx, 0x${msr.toString(16)}\n  rdmsr`,
+  })),
+  { setup: [OR(0x4002, PROC_MWAIT_EXITING)], guest: '  xor ecx, ecx\n  mwait' },
+  { setup: [OR(0x4002, PROC_MWAIT_EXITING)], guest: '  mov eax, 0x5000\n  xor ecx, ecx\n  xor edx, edx\n  monitor\n  mwait' },
+  { setup: [OR(0x4002, PROC_MONITOR_EXITING)], guest: '  mov eax, 0x5000\n  xor ecx, ecx\n  xor edx, edx\n  monitor' },
+  { setup: [OR(0x4002, PROC_PAUSE_EXITING)], guest: '  pause' },
+  { setup: [], guest: '  mov ebx, 0x5000\n  vmread [ebx+0x20], ecx', info: INFO_BASE_ONLY },
+  { setup: [], guest: '  vmwrite edx, eax', info: INFO_REGISTER_FORM },
+  { setup: [], guest: '  mov esi, 0x5000\n  mov ecx, 1\n  vmptrld [esi+ecx*8-8]', info: 0x0fc78783 },
+  { setup: [], guest: `  vmclear [0x${(DATA + 8).toString(16)}]`, info: 0x0fc78780 },
+  { setup: ROM_TASKS, guest: '  call 0x38:0' },
+  { setup: ROM_TASKS, guest: '  jmp 0x40:0' },
+  { setup: [...ROM_TASKS, 'mov word [0], 0x48'], guest: '  pushfd\n  or dword [esp], 0x4000\n  popfd\n  iretd' },
+  { setup: [...ROM_TASKS, W(0x6818, 0x2000), W(0x4812, 0x7ff), 'mov dword [0x2200], 0x00380000', 'mov dword [0x2204], 0x8500'],
+    guest: '  int 0x40' },
+];
+
+/**
+ * Reason, qualification and length of each case (VMCALL, 12H, where the instruction does not
+ * exit), TSC + offset (high dword), the masked instruction information and the guest-linear
+ * address where the case prints them; Bochs's Core Duo model prints the same.
+ */
+const PRIMARY_EXPECTED = [
+  '00000000',
+  '0000000D', '00000000', '00000002', '0000000E', '00001244', '00000004', '0000000F', '00000000', '00000002',
+  '00000010', '00000000', '00000002', '00000012', '00000000', '00000003', '12345678', '0000001C', '00000100',
+  '00000003', '00000012', '00000000', '00000003', '00000008', '0000001C', '00000304', '00000003', '0000001C',
+  '00000203', '00000003', '00000012', '00000000', '00000003', '0000001C', '00000613', '00000003', '0000001C',
+  '00000020', '00000002', '0000001C', '00030030', '00000003', '0000001C', '000B0070', '00000004', '00041000',
+  '0000001D', '00000007', '00000003', '0000001D', '00000316', '00000003', '0000001E', '00800040', '00000002',
+  '0000001E', '03F8000B', '00000001', '0000001E', '12340039', '00000003', '00005000', '0000001E', '00800010',
+  '00000002', '00006100', '0000001E', '00800040', '00000002', '00000012', '00000000', '00000003', '0000001E',
+  '7FFF0009', '00000002', '00000012', '00000000', '00000003', '0000001E', 'FFFF0009', '00000002', '0000001F',
+  '00000000', '00000002', '00000020', '00000000', '00000002', '00000012', '00000000', '00000003', '0000001F',
+  '00000000', '00000002', '0000001F', '00000000', '00000002', '0000001F', '00000000', '00000002', '00000024',
+  '00000000', '00000003', '00000024', '00000001', '00000003', '00000027', '00000000', '00000003', '00000028',
+  '00000000', '00000002', '00000017', '00000020', '00000004', '11C18080', '00000019', '00000000', '00000003',
+  '20000400', '00000015', 'FFFFFFF8', '00000005', '03058083', '00000013', '00040008', '00000008', '08418080',
+  '00000009', '00000038', '00000007', '00000009', '80000038', '00000007', '00000009', '40000048', '00000001',
+  '00000009', 'C0000038', '00000002',
+  '00000000',
+];
+compareOnRom('instruction-caused VM exits on a ROM (Core Duo controls)', exitsRom(PRIMARY_CASES), PRIMARY_EXPECTED);
+
+/** The secondary controls (Bochs's Westmere model: its Core Duo has none) and INVEPT/INVVPID. */
+const SECONDARY_CASES: RomCase[] = [
+  { setup: [OR(0x4002, PROC_SECONDARY), W(0x401e, PROC2_WBINVD_EXITING)], guest: '  wbinvd' },
+  { setup: [W(0x401e, PROC2_WBINVD_EXITING)], guest: '  wbinvd' },
+  ...['mov ebx, 0x5000\n  sgdt [ebx+8]', 'xor eax, eax\n  xor ecx, ecx\n  lidt [eax+ecx*4-0x100]',
+    'xor ebp, ebp\n  xor esi, esi\n  o16 lgdt [bp+si+2]', `sidt [es:${ROM_OUT}]`].map((g) => ({
+    setup: [OR(0x4002, PROC_SECONDARY), W(0x401e, PROC2_DESC_TABLE_EXITING)], guest: `  ${g}`, info: 0x3fff8f80 })),
+  { setup: [OR(0x4002, PROC_SECONDARY), W(0x401e, PROC2_DESC_TABLE_EXITING)], guest: '  sldt dx', info: 0x30000478 },
+  { setup: [OR(0x4002, PROC_SECONDARY), W(0x401e, PROC2_DESC_TABLE_EXITING)], guest: '  mov esi, 0x5000\n  ltr [esi-2]', info: 0x3fc38780 },
+  { setup: [OR(0x4002, PROC_SECONDARY), W(0x401e, PROC2_DESC_TABLE_EXITING)], guest: '  str eax', info: 0x30000478 },
+  { setup: [], guest: '  mov edi, 0x5000\n  mov edx, 1\n  invvpid edx, [edi]', info: INFO_BASE_ONLY & ~0x400 },
+  { setup: [], guest: '  mov esi, 0x5000\n  mov ecx, 1\n  invept eax, [esi+ecx*2]', info: 0xffc78783 | 0 },
+];
+/** `sizeBit`: bit 11 (operand size 32) of the LGDT/LIDT/SGDT/SIDT information, which Bochs leaves 0. */
+const secondaryExpected = (sizeBit: number): string[] => [
+  '00000000',
+  '00000036', '00000000', '00000002', '00000012', '00000000', '00000003',
+  ...[0x01c18080, 0x30058080].flatMap((info, k) => ['0000002E', k ? 'FFFFFF00' : '00000008', k ? '00000008' : '00000004',
+    hex8(info | sizeBit)]),
+  '0000002E', '00000002', '00000006', '22990000',
+  '0000002E', '00041000', '00000008', hex8(0x18400080 | sizeBit),
+  '0000002F', '00000000', '00000004', '00000410', '0000002F', 'FFFFFFFE', '00000004', '33418080',
+  '0000002F', '00000000', '00000003', '10000400',
+  '00000035', '00000000', '00000005', '23C18080', '00000032', '00000000', '00000006', '03058081',
+  '00000000',
+];
+// Bochs reports no operand size in the GDTR/IDTR instruction information; SDM Table 27-10 puts
+// it in bit 11 (docs/VMX.md, "Differences from Bochs").
+compareOnRom('secondary-control exits and INVEPT/INVVPID on a ROM', exitsRom(SECONDARY_CASES), secondaryExpected(0x800),
+  { title: 'Bochs (Westmere model) agrees but for the GDTR/IDTR operand-size bit', expected: secondaryExpected(0),
+    model: 'corei5_arrandale_m520' });

@@ -174,73 +174,12 @@ const MSR_ROM = vmxRom(`%define NEXT 0x3000
   mov dword [%1 + 16 * %2 + 8], %4
   mov dword [%1 + 16 * %2 + 12], 0
 %endmacro
-; GUEST: BASE with the TRUE controls and a flat guest that runs at guest, exits resume at host
+; GUEST: FLAT_GUEST (helpers/vmx-rom.ts) with the three MSR lists of this file
 %macro GUEST 0
-  BASE
-  mov ecx, 0x48d
-  rdmsr
-  W 0x4000, eax
-  mov ecx, 0x48e
-  rdmsr
-  W 0x4002, eax
-  mov ecx, 0x48f
-  rdmsr
-  W 0x400c, eax
-  mov ecx, 0x490
-  rdmsr
-  W 0x4012, eax
-  W 0x4010, 0
-  mov eax, cr0
-  W 0x6800, eax
-  mov eax, cr3
-  W 0x6802, eax
-  W 0x6c02, eax
-  mov eax, cr4
-  W 0x6804, eax
-  mov esi, 0
-%%seg:
-  lea ebx, [0x0800 + esi * 2]
-  mov eax, 0x10
-  cmp esi, 1
-  jne %%sel
-  mov eax, 8
-%%sel:
-  vmwrite ebx, eax
-  lea ebx, [0x6806 + esi * 2]
-  xor eax, eax
-  vmwrite ebx, eax
-  lea ebx, [0x4800 + esi * 2]
-  mov eax, -1
-  vmwrite ebx, eax
-  lea ebx, [0x4814 + esi * 2]
-  mov eax, 0xc093
-  cmp esi, 1
-  jne %%ar
-  mov eax, 0xc09b
-%%ar:
-  vmwrite ebx, eax
-  inc esi
-  cmp esi, 6
-  jne %%seg
-  W 0x080c, 0
-  W 0x4820, 0x10000
-  W 0x080e, 0x28
-  W 0x6814, 0
-  W 0x480e, 0x67
-  W 0x4822, 0x8b
-  W 0x6816, 0x1000
-  W 0x4810, 0x17
-  W 0x6818, 0
-  W 0x4812, 0
-  W 0x681c, 0x7000
-  W 0x681e, guest
-  W 0x6820, 2
-  W 0x2800, -1
-  W 0x2801, -1
+  FLAT_GUEST
   W 0x200a, ELOAD
   W 0x2006, XSTORE
   W 0x2008, XLOAD
-  W 0x6c16, host
 %endmacro
 ; LAUNCH: VMLAUNCH with the host resuming after it (flags and error printed if it falls through)
 %macro LAUNCH 0
@@ -320,12 +259,8 @@ guest:
   cpuid
   hlt
 host:
-  mov ebx, 0x4402
-  vmread eax, ebx
-  call hex
-  mov ebx, 0x6400
-  vmread eax, ebx
-  call hex
+  PRINT 0x4402
+  PRINT 0x6400
   jmp [NEXT]
 rom_done:
 `);

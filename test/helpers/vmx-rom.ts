@@ -7,7 +7,7 @@ import { GDT_FLAT_R0, ROM_HEX, romEnd, romFlatSegments, romShutdown, romStart } 
  * The ROM frame: enter protected mode, enable VMX as firmware would (paging, CR0.NE, CR4.VMXE,
  * FEATURE_CONTROL, the revision identifier from IA32_VMX_BASIC), run `body`, VMXOFF, print, end.
  * Its macros: FLAGS insn (run it with the six arithmetic flags set, print them), T insn (FLAGS,
- * then the VM-instruction error, EEEEEEEE when VMREAD fails), W, OR and BASE (below); `hex`
+ * then the VM-instruction error, EEEEEEEE when VMREAD fails), W, OR, PRINT, BASE and FLAT_GUEST (below); `hex`
  * prints EAX.
  */
 export const vmxRom = (body: string): string => `${romStart({ idt: false })}
@@ -67,6 +67,79 @@ export const vmxRom = (body: string): string => `${romStart({ idt: false })}
   W 0x400e, 0
   W 0x4014, 0
   W 0x4016, 0
+%endmacro
+; PRINT field: VMREAD of the field, printed
+%macro PRINT 1
+  mov ebx, %1
+  vmread eax, ebx
+  call hex
+%endmacro
+; FLAT_GUEST: BASE with the TRUE controls' allowed 0-settings and a flat ring-0 guest (CS 08H,
+; data 10H, TR 28H at 0, GDTR 1000H limit 17H, IDTR 0 limit 0, RSP 7000H) that starts at the
+; label guest; VM exits resume at the label host
+%macro FLAT_GUEST 0
+  BASE
+  mov ecx, 0x48d
+  rdmsr
+  W 0x4000, eax
+  mov ecx, 0x48e
+  rdmsr
+  W 0x4002, eax
+  mov ecx, 0x48f
+  rdmsr
+  W 0x400c, eax
+  mov ecx, 0x490
+  rdmsr
+  W 0x4012, eax
+  W 0x4010, 0
+  mov eax, cr0
+  W 0x6800, eax
+  mov eax, cr3
+  W 0x6802, eax
+  W 0x6c02, eax
+  mov eax, cr4
+  W 0x6804, eax
+  mov esi, 0
+%%seg:
+  lea ebx, [0x0800 + esi * 2]
+  mov eax, 0x10
+  cmp esi, 1
+  jne %%sel
+  mov eax, 8
+%%sel:
+  vmwrite ebx, eax
+  lea ebx, [0x6806 + esi * 2]
+  xor eax, eax
+  vmwrite ebx, eax
+  lea ebx, [0x4800 + esi * 2]
+  mov eax, -1
+  vmwrite ebx, eax
+  lea ebx, [0x4814 + esi * 2]
+  mov eax, 0xc093
+  cmp esi, 1
+  jne %%ar
+  mov eax, 0xc09b
+%%ar:
+  vmwrite ebx, eax
+  inc esi
+  cmp esi, 6
+  jne %%seg
+  W 0x080c, 0
+  W 0x4820, 0x10000
+  W 0x080e, 0x28
+  W 0x6814, 0
+  W 0x480e, 0x67
+  W 0x4822, 0x8b
+  W 0x6816, 0x1000
+  W 0x4810, 0x17
+  W 0x6818, 0
+  W 0x4812, 0
+  W 0x681c, 0x7000
+  W 0x681e, guest
+  W 0x6820, 2
+  W 0x2800, -1
+  W 0x2801, -1
+  W 0x6c16, host
 %endmacro
 ${romFlatSegments(false)}
   mov dword [0x20000], 0x83
