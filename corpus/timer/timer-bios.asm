@@ -16,6 +16,7 @@ COUNT   equ 0x500           ; the tick counter, in RAM (the ROM is read-only)
 NUMBUF  equ 0x510           ; the count as decimal text
 
 %include "bigreal.inc"
+%include "pic-irq0.inc"
 
 start:
     cli
@@ -27,29 +28,7 @@ start:
     mov word [8 * 4], irq0  ; IVT entry 8 (IRQ0 after the remap below)
     mov word [8 * 4 + 2], 0xf000
 
-    BIG_REAL_FS             ; FS: base 0, limit 4 GiB (bigreal.inc)
-    mov dword [fs:dword 0xfee000f0], 0x1ff      ; SVR: APIC software-enabled, spurious vector 0xFF
-    mov dword [fs:dword 0xfee00350], 0x700      ; LVT LINT0: ExtINT, unmasked
-
-    ; 8259 pair: ICW1 (edge, cascade, ICW4), ICW2 (vector base), ICW3 (wiring), ICW4 (8086).
-    mov al, 0x11
-    out 0x20, al
-    out 0xa0, al
-    mov al, 0x08
-    out 0x21, al
-    mov al, 0x70
-    out 0xa1, al
-    mov al, 0x04
-    out 0x21, al
-    mov al, 0x02
-    out 0xa1, al
-    mov al, 0x01
-    out 0x21, al
-    out 0xa1, al
-    mov al, 0xfe            ; OCW1: only IRQ0
-    out 0x21, al
-    mov al, 0xff
-    out 0xa1, al
+    PIC_IRQ0_VIRTUAL_WIRE   ; APIC virtual wire, 8259 pair with only IRQ0 (pic-irq0.inc)
     mov al, 1
     out 0x80, al
 
@@ -74,18 +53,7 @@ start:
 
     %include "report.inc"       ; prints "<prefix><count><suffix>", then finish
 
-; IRQ0: count, then a non-specific EOI to the master.
-irq0:
-    push ax
-    push ds
-    xor ax, ax
-    mov ds, ax
-    inc word [COUNT]
-    mov al, 0x20
-    out 0x20, al
-    pop ds
-    pop ax
-    iret
+    IRQ0_COUNTER            ; irq0: count, EOI (pic-irq0.inc)
 
 prefix: db "timer: ", 0
 suffix: db " ticks", 10, 0
