@@ -111,6 +111,8 @@ function expectGuestLoaded(h: Harness, cr0Before: number, injected: boolean): vo
   const f = (enc: number): number => vmcsRead(cpu, enc) >>> 0;
   expect(cpu.cr0 >>> 0).toBe(cr0After(cr0Before, f(0x6800)) >>> 0);
   expect(u([cpu.cr3, cpu.cr4])).toEqual([f(0x6802), f(0x6804)]);
+  // With "load debug controls" (VM-entry control 2): DR7 with bits 15:14 and 12 clear, bit 10 set.
+  if (f(0x4012) & 4) expect(cpu.dr[7] >>> 0).toBe(((f(0x681a) & ~0xd000) | 0x400) >>> 0);
   expect(u([cpu.gdtrBase, cpu.gdtrLimit, cpu.idtrBase, cpu.idtrLimit])).toEqual([f(0x6816), f(0x4810), f(0x6818), f(0x4812)]);
   const sysenter = u(sysenterAfterList(h, [f(0x482a), f(0x6824), f(0x6826)]));
   expect([msr32(h, MSR_SYSENTER_CS), msr32(h, MSR_SYSENTER_ESP), msr32(h, MSR_SYSENTER_EIP)]).toEqual(sysenter);

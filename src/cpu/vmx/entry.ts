@@ -172,7 +172,8 @@ export function loadGuestState(cpu: Cpu): void {
   cpu.cr3 = vmcsRead(cpu, G_CR3);
   cpu.cr4 = vmcsRead(cpu, G_CR4);
   if (entry & ENTRY_LOAD_DEBUG) {
-    cpu.dr[7] = vmcsRead(cpu, G_DR7);
+    // DR7 bits 15:14 and 12 load as 0, bit 10 as 1, whatever the field holds (26.3.2.1).
+    cpu.dr[7] = (vmcsRead(cpu, G_DR7) & ~0xd000) | 0x400;
     cpu.msrs.set(MSR_DEBUGCTL, BigInt(vmcsRead(cpu, G_DEBUGCTL) >>> 0));
   }
   if (entry & ENTRY_LOAD_PAT) cpu.msrs.set(MSR_PAT, qword(cpu, G_PAT));
