@@ -181,14 +181,6 @@ const MSR_ROM = vmxRom(`%define NEXT 0x3000
   W 0x2006, XSTORE
   W 0x2008, XLOAD
 %endmacro
-; LAUNCH: VMLAUNCH with the host resuming after it (flags and error printed if it falls through)
-%macro LAUNCH 0
-  mov dword [NEXT], %%after
-  mov eax, esp
-  W 0x6c14, eax
-  T {vmlaunch}
-%%after:
-%endmacro
 ; MTRR value: WRMSR of MTRR_DEF_TYPE (the MSR the cases load)
 %macro MTRR 1
   mov ecx, 0x2ff

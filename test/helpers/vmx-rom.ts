@@ -7,7 +7,8 @@ import { GDT_FLAT_R0, ROM_HEX, romEnd, romFlatSegments, romShutdown, romStart } 
  * The ROM frame: enter protected mode, enable VMX as firmware would (paging, CR0.NE, CR4.VMXE,
  * FEATURE_CONTROL, the revision identifier from IA32_VMX_BASIC), run `body`, VMXOFF, print, end.
  * Its macros: FLAGS insn (run it with the six arithmetic flags set, print them), T insn (FLAGS,
- * then the VM-instruction error, EEEEEEEE when VMREAD fails), W, OR, PRINT, BASE and FLAT_GUEST (below); `hex`
+ * then the VM-instruction error, EEEEEEEE when VMREAD fails), W, OR, PRINT, BASE, FLAT_GUEST and
+ * LAUNCH (below); `hex`
  * prints EAX.
  */
 export const vmxRom = (body: string): string => `${romStart({ idt: false })}
@@ -67,6 +68,16 @@ export const vmxRom = (body: string): string => `${romStart({ idt: false })}
   W 0x400e, 0
   W 0x4014, 0
   W 0x4016, 0
+%endmacro
+; LAUNCH: VMLAUNCH with the host resuming on this stack, the address after it stored at [NEXT]
+; (NEXT: the ROM's %define; its host code ends in jmp [NEXT]); T prints flags and error if it
+; falls through
+%macro LAUNCH 0
+  mov dword [NEXT], %%after
+  mov eax, esp
+  W 0x6c14, eax
+  T {vmlaunch}
+%%after:
 %endmacro
 ; PRINT field: VMREAD of the field, printed
 %macro PRINT 1
