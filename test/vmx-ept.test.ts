@@ -380,7 +380,7 @@ ${c.setup.map((l) => `  ${l}`).join('\n')}
   mov dword [GBASE], ${base(c, 'g', k)}
   mov dword [LBASE], ${base(c, 'l', k)}
   mov dword [RBASE], ${base(c, 'r', k)}
-  RUN g${k}
+  LAUNCH g${k}, NEXT
 ${c.after ?? ''}`).join('\n');
   const guests = ROM_CASES.map((c, k) => `g${k}:\n  ${c.guest}\n  vmcall`).join('\n');
   return vmxRom(`%define ADDR 0x41100
@@ -388,17 +388,6 @@ ${c.after ?? ''}`).join('\n');
 %define LBASE 0x41108
 %define RBASE 0x4110c
 %define NEXT 0x41110
-%macro RUN 1
-  W 0x681e, %1
-  mov dword [NEXT], %%after
-  mov eax, esp
-  W 0x6c14, eax
-  vmlaunch
-  mov eax, 0xfa11fa11
-  call hex
-  call err
-%%after:
-%endmacro
 %macro PRINT_FROM 2 ; field, base slot
   mov ebx, %1
   vmread eax, ebx

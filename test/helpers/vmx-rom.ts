@@ -79,6 +79,19 @@ export const vmxRom = (body: string): string => `${romStart({ idt: false })}
   T {vmlaunch}
 %%after:
 %endmacro
+; LAUNCH label, slot: VMLAUNCH of the guest at label with the host RSP as it is; the host code
+; resumes the ROM with jmp [slot] just after the macro; a failed VMLAUNCH prints FA11FA11 and the error
+%macro LAUNCH 2
+  W 0x681e, %1
+  mov dword [%2], %%after
+  mov eax, esp
+  W 0x6c14, eax
+  vmlaunch
+  mov eax, 0xfa11fa11
+  call hex
+  call err
+%%after:
+%endmacro
 ; PRINT field: VMREAD of the field, printed
 %macro PRINT 1
   mov ebx, %1
