@@ -11,6 +11,8 @@ import { CONTROL_MUST1 } from '../src/cpu/vmx/capabilities.js';
 import { ENTRY, EXIT, PIN, PROC } from '../src/cpu/vmx/controls.js';
 import { vmcsRead } from '../src/cpu/vmx/vmcs.js';
 import { asm, CODE_BASE, IDT_BASE, makeCpu, type Harness } from './helpers/harness.js';
+import { compareOnRom } from './helpers/rom.js';
+import { vmxRom } from './helpers/vmx-rom.js';
 import {
   DATA, ENTRY_FAILURE_GUEST_STATE, GUEST_RSP, LABEL_INSN, LABEL_NEXT, program, rd, vmxReady, w,
 } from './helpers/vmx.js';
@@ -381,3 +383,134 @@ describe('controls this slice implements are accepted', () => {
   });
 });
 
+/**
+ * The event exits on a ROM, checked against Bochs's Core Duo model: each case is FLAT_GUEST
+ * (helpers/vmx-rom.ts: a flat guest with IDTR limit 0, so any delivery in the guest faults) with
+ * its controls, guest code and injected event; the host prints the exit reason, interruption
+ * information, its error code, IDT-vectoring information and the qualification, then what the
+ * case adds. The APIC page is mapped for the self-IPIs (NMI, fixed vector 50H) of the last cases.
+ */
+const EVENTS_ROM = vmxRom(`%define NEXT 0x3000
+%macro CASE 1 ; guest label: FLAT_GUEST starting at it, no exception exits
+  FLAT_GUEST
+  W 0x681e, %1
+  W 0x4004, 0
+%endmacro
+  mov dword [0x20000 + 0x3fb * 4], 0xfec00083
+  mov dword [0xfee000f0], 0x1ff
+  FLAGS {vmxon [PTR]}
+  CASE g_ud
+  W 0x4004, 1 << 6
+  LAUNCH
+  CASE g_gp
+  W 0x4004, 1 << 13
+  LAUNCH
+  PRINT 0x6820
+  mov eax, 0x5555
+  mov cr2, eax
+  CASE g_pf
+  W 0x4004, 1 << 14
+  LAUNCH
+  mov eax, cr2
+  call hex
+  CASE g_int3
+  W 0x4004, 1 << 3
+  LAUNCH
+  PRINT 0x440c
+  CASE g_int
+  W 0x4004, 1 << 13
+  LAUNCH
+  PRINT 0x440c
+  CASE g_nop
+  W 0x4004, 1 << 13
+  W 0x6820, 0x202
+  W 0x4016, 0x80000040
+  LAUNCH
+  CASE g_nop
+  W 0x4004, 1 << 8
+  W 0x4016, 0x80000b0d
+  W 0x4018, 0
+  LAUNCH
+  CASE g_nop
+  W 0x4016, 0x80000b0d
+  W 0x4018, 0
+  LAUNCH
+  CASE g_nop
+  OR 0x4002, 1 << 2
+  W 0x6820, 0x202
+  LAUNCH
+  ; an injected external interrupt through a gate at 2000H to g_cpuid
+  mov eax, g_cpuid
+  mov [0x2000 + 0x40 * 8], ax
+  mov word [0x2002 + 0x40 * 8], 8
+  mov word [0x2004 + 0x40 * 8], 0x8e00
+  shr eax, 16
+  mov [0x2006 + 0x40 * 8], ax
+  CASE g_nop
+  W 0x6818, 0x2000
+  W 0x4812, 0x7ff
+  W 0x6820, 0x202
+  W 0x4016, 0x80000040
+  LAUNCH
+  PRINT 0x681c
+  mov eax, [0x7000 - 12]
+  sub eax, g_nop
+  call hex
+  CASE g_nmi
+  OR 0x4000, 1 << 3
+  LAUNCH
+  CASE g_fixed
+  OR 0x4000, 1
+  OR 0x400c, 1 << 15
+  W 0x6820, 0x202
+  LAUNCH
+  jmp rom_done
+guest:
+g_ud:
+  ud2
+g_gp:
+  mov ax, 0x1234
+  mov ds, ax
+g_pf:
+  mov eax, [0x800004]
+g_int3:
+  int3
+g_int:
+  int 0x30
+g_nop:
+  nop
+  jmp $
+g_cpuid:
+  cpuid
+g_nmi:
+  mov dword [0xfee00300], 0x84400
+  jmp $
+g_fixed:
+  mov dword [0xfee00300], 0x44050
+  jmp $
+host:
+  PRINT 0x4402
+  PRINT 0x4404
+  PRINT 0x4406
+  PRINT 0x4408
+  PRINT 0x6400
+  jmp [NEXT]
+rom_done:
+`);
+const EVENTS_ROM_EXPECTED = [
+  '00000000', // VMXON
+  '00000000', '80000306', '00000000', '00000000', '00000000', // #UD
+  '00000000', '80000B0D', '00001234', '00000000', '00000000', '00010002', // #GP (+ RFLAGS)
+  '00000000', '80000B0E', '00000000', '00000000', '00800004', '00005555', // #PF (+ CR2)
+  '00000000', '80000603', '00000000', '00000000', '00000000', '00000001', // INT3 (+ length)
+  '00000000', '80000B0D', '00000182', '80000430', '00000000', '00000002', // INT n, #GP in delivery (+ length)
+  '00000000', '80000B0D', '00000203', '80000040', '00000000', // injected INTR, #GP in delivery
+  '00000000', '80000B08', '00000000', '00000000', '00000000', // #DF
+  '00000002', '00000000', '00000000', '00000000', '00000000', // triple fault
+  '00000007', '00000000', '00000000', '00000000', '00000000', // interrupt window
+  '0000000A', '00000000', '00000000', '00000000', '00000000', '00006FF4', '00000000', // injected INTR delivered (+ RSP, pushed EIP - RIP)
+  '00000000', '80000202', '00000000', '00000000', '00000000', // NMI exiting (APIC self NMI)
+  '00000001', '80000050', '00000000', '00000000', '00000000', // INTR exiting + ack (APIC self IPI)
+  '00000000', // VMXOFF
+];
+compareOnRom('event exits on a ROM', EVENTS_ROM, EVENTS_ROM_EXPECTED);
