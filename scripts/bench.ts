@@ -1,4 +1,4 @@
-// `npm run bench -- [--peers] [--json] [--runs N] [--quick] [--only a,b] [--clock wall|cpu]`
+// `npm run bench -- [--peers] [--json] [--runs N] [--quick] [--only a,b] [--clock wall|cpu] [--no-record]`
 //
 // The speed benchmark: each workload ROM of corpus/bench (src/bench/workloads.ts) on trapdiff
 // in-process, as MIPS (its exact instruction count over the median wall time of N runs) and as
@@ -7,10 +7,13 @@
 // checksum must match the others' (and the recorded one): a mismatch is reported and makes the
 // exit status 1. The table goes to stdout (--json: one JSON object instead), progress to
 // stderr. --clock cpu times by CPU time (user + system) instead of wall time, which a busy
-// machine disturbs less. docs/BENCH.md describes the method and the figures.
+// machine disturbs less. Then the record/replay section (src/bench/record.ts; --no-record skips
+// it): each workload plain, recorded and replayed under the live environment, the trace's bytes
+// per input, and seeking in the longest trace. docs/BENCH.md describes the method and the figures.
 
 import { cpus, totalmem } from 'node:os';
 import { availablePeers, type Peer } from '../src/bench/peers.js';
+import { recordBench, seekBench, type RecordBench, type SeekBench } from '../src/bench/record.js';
 import { runTrapdiff, snapshotRate, type BenchClock, type SnapshotRate } from '../src/bench/trapdiff.js';
 import {
   instructionCount, knownChecksum, NULL_WORKLOAD, patchIterations, readRom, romIterations, WORKLOADS, type Workload,
@@ -23,17 +26,19 @@ interface Options {
   quick: boolean;
   only: string[] | null;
   clock: BenchClock;
+  record: boolean;
 }
 
-const USAGE = 'npm run bench -- [--peers] [--json] [--runs N] [--quick] [--only alu,mem,...] [--clock wall|cpu]';
+const USAGE = 'npm run bench -- [--peers] [--json] [--runs N] [--quick] [--only alu,mem,...] [--clock wall|cpu] [--no-record]';
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { peers: false, json: false, runs: 3, quick: false, only: null, clock: 'wall' };
+  const o: Options = { peers: false, json: false, runs: 3, quick: false, only: null, clock: 'wall', record: true };
   for (let k = 0; k < argv.length; k++) {
     const a = argv[k];
     if (a === '--peers') o.peers = true;
     else if (a === '--json') o.json = true;
     else if (a === '--quick') o.quick = true;
+    else if (a === '--no-record') o.record = false;
     else if (a === '--runs' || a === '--only' || a === '--clock') {
       const v = argv[++k];
       if (v === undefined) throw new Error(`${a} needs a value\nusage: ${USAGE}`);
@@ -186,9 +191,10 @@ async function main(): Promise<number> {
   }
   const first = reports[0]?.trapdiff.mips ?? null;
   for (const r of reports) r.ratioToFirst = first !== null && r.trapdiff.mips !== null ? r.trapdiff.mips / first : null;
+  const recording = o.record ? recordSection(workloads, romFor, o) : null;
 
-
-  const ok = reports.every((r) => [r.trapdiff, ...Object.values(r.peers)].every((x) => x.checksumOk));
+  const ok = reports.every((r) => [r.trapdiff, ...Object.values(r.peers)].every((x) => x.checksumOk)) &&
+    (recording === null || (recording.workloads.every((r) => !('error' in r)) && !('error' in recording.seek)));
   const report = {
     machine: {
       cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30),
@@ -207,11 +213,72 @@ async function main(): Promise<number> {
     baselines: baselineRuns,
     workloads: reports,
     snapshot,
+    record: recording,
     ok,
   };
-  process.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : formatTable(report.workloads, peers.map((p) => p.name), snapshot, report.method.peers, o));
+  process.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' :
+    formatTable(report.workloads, peers.map((p) => p.name), snapshot, report.method.peers, o) + (recording === null ? '' : formatRecord(recording, o)));
   if (!ok) log('CHECKSUM MISMATCH or failed run: see the table');
   return ok ? 0 : 1;
+}
+
+interface RecordSection {
+  method: string;
+  workloads: Array<RecordBench | { workload: string; error: string }>;
+  seek: SeekBench | { workload: string; error: string };
+}
+
+/** The record/replay figures of each workload, and seeking in the longest trace (alu's when selected). */
+function recordSection(workloads: readonly Workload[], romFor: (w: Workload) => Uint8Array, o: Options): RecordSection {
+  const out: RecordSection['workloads'] = [];
+  for (const w of workloads) {
+    log(`trapdiff: ${w.name} plain, recorded and replayed (env live) x${o.runs}`);
+    try {
+      out.push(recordBench(w, romFor(w), o.runs, o.clock));
+    } catch (e) {
+      out.push({ workload: w.name, error: errorText(e) });
+    }
+  }
+  const longest = workloads.find((w) => w.name === 'alu') ?? workloads[0]!;
+  log(`trapdiff: seeking in the ${longest.name} trace`);
+  let seek: RecordSection['seek'];
+  try {
+    seek = seekBench(longest, romFor(longest), o.clock);
+  } catch (e) {
+    seek = { workload: longest.name, error: errorText(e) };
+  }
+  return {
+    method: `each run from a fresh machine (64 MiB) to the power-off port, timed whole by ${o.clock === 'wall' ? 'wall' : 'CPU'} time ` +
+      '(machine built, ROM loaded, run; the trace written to a temporary file); record() and replay() with the default K and M; ' +
+      'the three ways interleaved, median of the runs',
+    workloads: out, seek,
+  };
+}
+
+function formatRecord(s: RecordSection, o: Options): string {
+  const head = ['workload', 'plain s', 'record s', 'overhead', 'replay s', 'replay/plain', 'trace bytes', 'inputs', 'bytes/input', 'per input'];
+  const pct = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
+  const rows = s.workloads.map((r) => 'error' in r
+    ? [r.workload, 'FAILED', '', '', '', '', '', '', '', '']
+    : [r.workload, r.plainSeconds.toFixed(3), r.recordSeconds.toFixed(3), pct(r.recordOverhead), r.replaySeconds.toFixed(3), r.replayRatio.toFixed(3),
+      String(r.traceBytes), String(r.events['input'] ?? 0), fmt(r.bytesPerInput), fmt(r.inputBytesPerInput)]);
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+  const line = (cells: string[]): string => cells.map((x, c) => (c === 0 ? x.padEnd(widths[c]!) : x.padStart(widths[c]!))).join('  ');
+  const out = [
+    '',
+    `record/replay under the live environment (median of ${o.runs}, ${o.clock === 'wall' ? 'wall' : 'CPU'} time; targets: recording within 5% of plain, replay no slower):`,
+    line(head), ...rows.map(line),
+    'bytes/input: the whole trace over its inputs; per input: a trace of the inputs alone over their number',
+  ];
+  for (const r of s.workloads) if ('error' in r) out.push(`record ${r.workload}: ${r.error}`);
+  if ('error' in s.seek) out.push(`seek in ${s.seek.workload}: FAILED: ${s.seek.error}`);
+  else {
+    const k = s.seek;
+    out.push(`seek in the ${k.workload} trace (${k.instructions} instructions, a snapshot every ${k.snapshotEvery}): ` +
+      `${k.viaSnapshotMs.toFixed(0)} ms via the nearest snapshot, ${k.fromStartMs.toFixed(0)} ms from instruction 0 ` +
+      `(median over ${k.points.length} points at ${k.points.join(', ')})`);
+  }
+  return out.join('\n') + '\n';
 }
 
 const fmt = (x: number | null, digits = 1): string => (x === null ? '-' : x >= 100 ? x.toFixed(0) : x.toFixed(digits));

@@ -3,6 +3,7 @@
 // benchmark computes for it and prints the checksum all four emulators agreed on.
 
 import { describe, expect, it } from 'vitest';
+import { recordBench, seekBench } from '../src/bench/record.js';
 import { runTrapdiff } from '../src/bench/trapdiff.js';
 import { NULL_WORKLOAD, patchIterations, readRom, romIterations, WORKLOADS } from '../src/bench/workloads.js';
 
@@ -23,5 +24,20 @@ describe('benchmark workloads on trapdiff', () => {
       expect(romIterations(patched)).toBe(12345);
       expect(patched.filter((b, k) => b !== rom[k]).length).toBeLessThanOrEqual(4);
     }
+  });
+
+  it('the record/replay section records a tiny run, replays it exactly and seeks in it', () => {
+    const w = WORKLOADS.find((x) => x.name === 'alu')!;
+    const rom = patchIterations(readRom(w), 50_000); // 200,121 instructions: checkpoints at 0, 100,000, 200,000 and the end
+    const r = recordBench(w, rom, 1, 'cpu');
+    expect(r.instructions).toBe(200_121);
+    expect(r.events).toMatchObject({ checkpoint: 4, snapshot: 1, end: 1 });
+    expect(r.events['input']).toBeGreaterThan(0);
+    expect(r.bytesPerInput).toBeCloseTo(r.traceBytes / r.events['input']!, 6);
+    expect(r.inputBytesPerInput).toBeGreaterThan(2);
+    expect(r.inputBytesPerInput).toBeLessThan(20);
+    const s = seekBench(w, rom, 'cpu');
+    expect(s.points).toEqual([26015, 74044, 122073, 166100, 194117]);
+    expect(s.viaSnapshotMs).toBeGreaterThan(0);
   });
 });

@@ -51,7 +51,7 @@ export interface SnapshotRate {
 
 /** A host clock in seconds: wall time, or this process's CPU time (user + system). */
 export type BenchClock = 'wall' | 'cpu';
-function now(clock: BenchClock): number {
+export function hostSeconds(clock: BenchClock): number {
   if (clock === 'wall') return performance.now() / 1000;
   const c = process.cpuUsage();
   return (c.user + c.system) / 1e6;
@@ -59,13 +59,13 @@ function now(clock: BenchClock): number {
 
 /** Repeats `f` for about `seconds` by `clock`; returns calls per second. */
 function rate(seconds: number, clock: BenchClock, f: () => void): number {
-  const t0 = now(clock);
+  const t0 = hostSeconds(clock);
   let n = 0;
   let t = t0;
   do {
     for (let k = 0; k < 16; k++) f();
     n += 16;
-    t = now(clock);
+    t = hostSeconds(clock);
   } while (t - t0 < seconds);
   return n / (t - t0);
 }
