@@ -66,7 +66,7 @@ export interface RecordOptions extends RebuildOptions {
   loadOptions?: LoadOptions;
   memMiB?: number;
   vmx?: boolean;
-  /** The environment whose answers are recorded (default 'deterministic'). */
+  /** The environment whose answers are recorded (default 'deterministic'; an Env given here is not disposed). */
   env?: 'deterministic' | 'live' | Env;
   /** Instruction budget (default: none). */
   maxInsns?: number;
@@ -167,6 +167,6 @@ export function record(opts: RecordOptions): RecordResult {
     throw e;
   } finally {
     tracker?.dispose();
-    env.dispose();
+    if (inner !== opts.env) inner.dispose(); // the caller's own Env stays theirs to dispose
   }
 }
