@@ -16,7 +16,7 @@ import {
   crAllowedInVmx, INVEPT_SUPPORTED, inveptTypeSupported, INVVPID_SUPPORTED, invvpidTypeSupported, validEptp,
   VMCS_REVISION_ID,
 } from './capabilities.js';
-import { controlsImplemented, enterGuest, guestStateCheck, loadGuestState } from './entry.js';
+import { enterGuest, guestStateCheck, loadGuestState } from './entry.js';
 import { controlsValid, hostStateValid } from './entry-checks.js';
 import {
   entryFailure, EXIT_REASON_INVALID_GUEST_STATE, EXIT_REASON_INVEPT, EXIT_REASON_MACHINE_CHECK, EXIT_REASON_MSR_LOADING, EXIT_REASON_INVVPID, EXIT_REASON_VMCALL,
@@ -121,8 +121,8 @@ const vmxon_Mq: Exec = (cpu, i) => {
     vmFailInvalid(cpu);
     return;
   }
-  // Entering VMX operation also blocks INIT and A20M; neither reaches this CPU while it is
-  // in VMX operation in this emulator yet (docs/VMX.md, "Not yet").
+  // Entering VMX operation also blocks INIT and A20M (23.8): this machine has no INIT source, and
+  // the A20 gate is not blocked (docs/VMX.md, "Limits of the model").
   vmx.on = true;
   vmx.vmxonPtr = addr;
   vmx.vmcsPtr = INVALID_PTR;
@@ -207,14 +207,11 @@ const vmwrite_GdEd: Exec = (cpu, i) => {
  * checks (failure: a VM-entry failure exit, reason 33), guest-state loading into the CPU, the
  * VM-entry MSR-load list (failure: reason 34, the failing entry's number as qualification; an
  * overlong list: reason 41, msr-lists.ts), then the launch state set to launched after a
- * VMLAUNCH and VMX non-root operation. A VMCS using a control whose non-root behaviour is not
- * implemented yet (entry.ts) is refused with VMfailValid(7) after the guest-state checks, so that
- * no guest runs with wrong semantics.
+ * VMLAUNCH and VMX non-root operation.
  */
 export function vmEntry(cpu: Cpu, launch: boolean): void {
   const qualification = guestStateCheck(cpu);
   if (qualification >= 0) return entryFailure(cpu, EXIT_REASON_INVALID_GUEST_STATE, qualification);
-  if (!controlsImplemented(cpu)) return vmFailValid(cpu, VMXERR_ENTRY_CONTROLS);
   loadGuestState(cpu);
   const loaded = loadMsrList(cpu, VMCS_ENTRY_MSR_LOAD_ADDR, VMCS_ENTRY_MSR_LOAD_COUNT);
   if (loaded === LIST_TOO_LONG) return entryFailure(cpu, EXIT_REASON_MACHINE_CHECK, 0);
