@@ -789,14 +789,14 @@ export class Cpu {
     this.events?.onInterrupt?.(vector, EV_EXTERNAL);
     deliverInterrupt(this, vector, EV_EXTERNAL);
   }
-  /** Whether an event can end the HLT state now (the machine idles the CPU until one can). */
+  /** Whether an event can end the HLT state now (the machine idles the CPU until one can); a VMX guest's own rules. */
   canWake(): boolean {
-    return (this.nmiPending && !this.nmiBlocked) || (this.intrLine && (this.flags & IF) !== 0) ||
-      (this.vmx.nonRoot && guestCanWake(this));
+    if (this.vmx.nonRoot) return guestCanWake(this);
+    return (this.nmiPending && !this.nmiBlocked) || (this.intrLine && (this.flags & IF) !== 0);
   }
-  /** Whether a device interrupt can end the HLT state: with IF = 1, or in a guest with "external-interrupt exiting". */
+  /** Whether a device interrupt can end the HLT state: with IF = 1; a VMX guest's own rules. */
   interruptsCanWake(): boolean {
-    return (this.flags & IF) !== 0 || (this.vmx.nonRoot && guestInterruptsWake(this));
+    return this.vmx.nonRoot ? guestInterruptsWake(this) : (this.flags & IF) !== 0;
   }
   /** The cycle at which the CPU itself ends a halt (a guest's VMX-preemption timer), else Infinity. */
   wakeCycle(): number {
@@ -956,11 +956,12 @@ export class Cpu {
   /**
    * The whole CPU as one plain value: registers, flags, control/debug registers, descriptor
    * caches (hidden state), MSRs, pending events and the TLB (stale entries are architectural
-   * state too). The decoded-block cache is not state: restoreState drops it.
+   * state too). The decoded-block cache is not state: restoreState drops it. Without `withTlb`
+   * the TLB list is left empty (for state hashes, which leave the cache out on purpose).
    */
-  saveState(): CpuState {
+  saveState(withTlb = true): CpuState {
     const tlb: number[] = [];
-    for (const page of this.tlbPages) tlb.push(page, this.tlbRead[page], this.tlbWrite[page]);
+    if (withTlb) for (const page of this.tlbPages) tlb.push(page, this.tlbRead[page], this.tlbWrite[page]);
     return {
       regs: Array.from(this.regs), eip: this.eip, prevEip: this.prevEip, eflags: this.getEflags(),
       cr: [this.cr0, this.cr2, this.cr3, this.cr4], dr: Array.from(this.dr), cpl: this.cpl,

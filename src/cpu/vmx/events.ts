@@ -26,7 +26,7 @@ import {
   EXIT_REASON_MONITOR_TRAP_FLAG, EXIT_REASON_NMI_WINDOW, EXIT_REASON_PREEMPTION_TIMER, EXIT_REASON_TRIPLE_FAULT,
 } from './exit.js';
 import {
-  BLOCK_MOV_SS, BLOCK_NMI, BLOCK_STI, G_INTERRUPTIBILITY, G_PENDING_DEBUG, G_PREEMPTION_TIMER, G_RFLAGS,
+  BLOCK_MOV_SS, BLOCK_NMI, BLOCK_STI, G_ACTIVITY, G_INTERRUPTIBILITY, G_PENDING_DEBUG, G_PREEMPTION_TIMER, G_RFLAGS,
   VMCS_ENTRY_ERROR_CODE, VMCS_ENTRY_INSTRUCTION_LENGTH, VMCS_ENTRY_INTERRUPTION_INFO, VMCS_EXCEPTION_BITMAP,
   VMCS_EXIT_CONTROLS, VMCS_PF_MASK, VMCS_PF_MATCH, VMCS_PIN_CONTROLS, VMCS_PROC_CONTROLS, X_IDT_VECTORING,
   X_IDT_VECTORING_ERROR, X_INSTRUCTION_LENGTH, X_INTERRUPTION_ERROR, X_INTERRUPTION_INFO,
@@ -104,15 +104,39 @@ export function startGuestEvents(cpu: Cpu): void {
   ev.virtualNmiBlocked = virtualNmis && (vmcsRead(cpu, G_INTERRUPTIBILITY) & BLOCK_NMI) !== 0;
   if (virtualNmis) cpu.nmiBlocked = false;
   const injection = vmcsRead(cpu, VMCS_ENTRY_INTERRUPTION_INFO);
-  const vectoring = injection < 0 && ((injection >> 8) & 7) !== TYPE_OTHER;
-  // Pending debug exceptions (BS; B3-B0 only with "enabled breakpoint") wait for the first
-  // boundary of a non-vectoring entry, held back one instruction by blocking by MOV SS, as the
-  // debug traps they are (26.6.3).
-  const pending = vmcsRead(cpu, G_PENDING_DEBUG);
-  cpu.debugTrap = vectoring ? 0 : pending & (pending & PENDING_ENABLED_BP ? PENDING_B | PENDING_BS : PENDING_BS);
+  const type = (injection >> 8) & 7;
+  const vectoring = injection < 0 && type !== TYPE_OTHER;
+  // The shutdown activity state: halted (enterGuest) until an NMI, the timer or the NMI window.
+  const activity = vmcsRead(cpu, G_ACTIVITY);
+  ev.shutdown = activity === ACTIVITY_SHUTDOWN;
+  const traps = entryDebugTraps(cpu, vectoring ? type : -1, activity);
+  cpu.debugTrap = vectoring ? 0 : traps;
   cpu.updateMode(); // the monitor trap flag puts the guest on the per-instruction path
   if (injection < 0) inject(cpu, injection);
+  // Kept through an injection, they follow its delivery (which drops data-breakpoint bits).
+  if (vectoring && cpu.vmx.nonRoot) cpu.debugTrap = traps;
   cpu.attention = true;
+}
+
+/**
+ * The debug traps that the pending debug exceptions field leaves for the guest (26.6.3): BS, and
+ * B3-B0 only with "enabled breakpoint"; `injected` is the interruption type of a vectoring entry,
+ * else -1. Without injection they wait for the first instruction boundary, held back one
+ * instruction by blocking by MOV SS, as the debug traps they are. The field is ignored by a
+ * non-vectoring entry into the shutdown state and by the injection of an external interrupt, NMI,
+ * hardware exception or privileged software exception. A software interrupt or exception
+ * injected under blocking by MOV SS keeps them, as an INT n, INT3 or INTO after a MOV SS that hit
+ * a debug trap would: they are delivered when its delivery completes, before the handler's first
+ * instruction (for software exceptions of other vectors the SDM allows losing them; this model
+ * delivers them alike). A software event without blocking by MOV SS: the SDM gives no rule; this
+ * model ignores the field, as for the other vectoring entries.
+ */
+function entryDebugTraps(cpu: Cpu, injected: number, activity: number): number {
+  const softwareUnderMovSs = (injected === EV_SOFTWARE || injected === EV_SOFT_EXCEPTION) &&
+    (vmcsRead(cpu, G_INTERRUPTIBILITY) & BLOCK_MOV_SS) !== 0;
+  if (injected < 0 ? activity === ACTIVITY_SHUTDOWN : !softwareUnderMovSs) return 0;
+  const pending = vmcsRead(cpu, G_PENDING_DEBUG);
+  return pending & (pending & PENDING_ENABLED_BP ? PENDING_B | PENDING_BS : PENDING_BS);
 }
 
 /**
@@ -145,7 +169,7 @@ function inject(cpu: Cpu, injection: number): void {
     return;
   }
   // A vectoring entry leaves the guest active without blocking by STI or MOV SS (26.6.1, 26.6.2).
-  cpu.halted = cpu.shutdown = false;
+  cpu.halted = ev.shutdown = false;
   cpu.shadowAt = cpu.inhibitDebugAt = -1;
   if (type === EV_NMI) {
     if (ev.pin & PIN_VIRTUAL_NMIS) ev.virtualNmiBlocked = true;
@@ -162,14 +186,15 @@ function inject(cpu: Cpu, injection: number): void {
 /**
  * Notes the event about to be delivered through the guest IDT: a VM exit before its delivery
  * completes records it as IDT-vectoring information (27.2.3). `length`: the instruction length
- * of a software event.
+ * of a software event; `faultRf`: the delivery sets RF in the RFLAGS image it pushes.
  */
 export function startVectoring(cpu: Cpu, vector: number, type: number, errorCode: number, hasError: boolean,
-  length: number): void {
+  length: number, faultRf: boolean): void {
   const ev = cpu.vmx.events;
   ev.vectoring = interruptionInfo(vector, type, hasError && type === EV_EXCEPTION);
   ev.vectoringError = errorCode;
   ev.vectoringLength = length;
+  ev.vectoringRf = faultRf;
 }
 
 /**
@@ -271,7 +296,8 @@ const boundaryExit = (cpu: Cpu, reason: number): void => eventExit(cpu, reason, 
  * nothing but activity states this model lacks); NMI-window exiting; an NMI (a VM exit with "NMI
  * exiting"); interrupt-window exiting; an external interrupt (with "external-interrupt exiting" a
  * VM exit, whatever RFLAGS.IF says: 25.4.1). Blocking by STI and by MOV SS hold back the windows,
- * NMIs and interrupts. Returns false when the guest stays halted.
+ * NMIs and interrupts; the shutdown state holds back the interrupt window and interrupts (26.6.2).
+ * Returns false when the guest stays halted or shut down.
  */
 export function serviceGuestEvents(cpu: Cpu): boolean {
   const ev = cpu.vmx.events;
@@ -293,17 +319,19 @@ export function serviceGuestEvents(cpu: Cpu): boolean {
     boundaryExit(cpu, EXIT_REASON_NMI_WINDOW);
     return true;
   }
+  const intrBlocked = shadow || ev.shutdown;
   const intrUnmasked = (cpu.flags & IF) !== 0 || (ev.pin & PIN_EXT_INT_EXITING) !== 0;
   if (cpu.nmiPending && !cpu.nmiBlocked && !shadow) {
     if (ev.pin & PIN_NMI_EXITING) {
       nmiExit(cpu);
       return true;
     }
+    ev.shutdown = false;
     cpu.takeNmi();
-  } else if (ev.proc & PROC_INTERRUPT_WINDOW && cpu.flags & IF && !shadow) {
+  } else if (ev.proc & PROC_INTERRUPT_WINDOW && cpu.flags & IF && !intrBlocked) {
     boundaryExit(cpu, EXIT_REASON_INTERRUPT_WINDOW);
     return true;
-  } else if (cpu.intrLine && intrUnmasked && !shadow) {
+  } else if (cpu.intrLine && intrUnmasked && !intrBlocked) {
     if (ev.pin & PIN_EXT_INT_EXITING) {
       externalInterruptExit(cpu);
       return true;
@@ -319,18 +347,26 @@ export function serviceGuestEvents(cpu: Cpu): boolean {
   return false; // the machine idles the CPU until canWake(), or to wakeCycle() (the timer)
 }
 
-/** Whether an event of non-root operation ends the HLT state now (the machine's idle loop asks). */
+/**
+ * Whether an event of non-root operation ends the HLT or shutdown state now (the machine's idle
+ * loop asks): a pending MTF exit, the timer, the NMI window, an NMI, and (not in the shutdown
+ * state) the interrupt window and INTR with IF = 1 or "external-interrupt exiting".
+ */
 export function guestCanWake(cpu: Cpu): boolean {
   const ev = cpu.vmx.events;
   const shadow = cpu.shadowAt === cpu.icount;
-  return ev.mtfPending || (ev.timerDeadline >= 0 && cpu.cycles >= ev.timerDeadline) ||
-    ((ev.proc & PROC_NMI_WINDOW) !== 0 && !ev.virtualNmiBlocked && !shadow) ||
-    ((ev.proc & PROC_INTERRUPT_WINDOW) !== 0 && (cpu.flags & IF) !== 0 && !shadow) ||
-    (cpu.intrLine && (ev.pin & PIN_EXT_INT_EXITING) !== 0);
+  if (ev.mtfPending || (ev.timerDeadline >= 0 && cpu.cycles >= ev.timerDeadline) ||
+    ((ev.proc & PROC_NMI_WINDOW) !== 0 && !ev.virtualNmiBlocked && !shadow) || (cpu.nmiPending && !cpu.nmiBlocked)) return true;
+  if (ev.shutdown || shadow) return false;
+  return ((ev.proc & PROC_INTERRUPT_WINDOW) !== 0 && (cpu.flags & IF) !== 0) || (cpu.intrLine && guestInterruptsWake(cpu));
 }
-/** Whether a device interrupt can end the HLT state: IF = 1, or "external-interrupt exiting" in non-root operation. */
+/**
+ * Whether a device interrupt can end the HLT state of a guest: with IF = 1 or "external-interrupt
+ * exiting", and never the shutdown state (26.6.2).
+ */
 export function guestInterruptsWake(cpu: Cpu): boolean {
-  return (cpu.vmx.events.pin & PIN_EXT_INT_EXITING) !== 0;
+  const ev = cpu.vmx.events;
+  return !ev.shutdown && ((cpu.flags & IF) !== 0 || (ev.pin & PIN_EXT_INT_EXITING) !== 0);
 }
 
 /** The MTF VM exit (25.5.2): debug traps it overtook are saved as pending debug exceptions (27.3.4). */
@@ -390,13 +426,16 @@ function pendingDebug(bits: number): number {
 }
 
 /**
- * The event state a VM exit saves (27.3.4): interruptibility (blocking by STI or MOV SS that is
- * in force for the instruction at the boundary; bit 3 virtual-NMI blocking with "virtual NMIs",
- * else blocking by NMI), pending debug exceptions (the debug traps held back by MOV SS; MTF exits
- * write their own), and the preemption timer with "save VMX-preemption timer value".
+ * The event state a VM exit saves (27.3.4): the activity state (HLT or shutdown: an event that
+ * exits from them leaves them only once the exit completes, 27.1), interruptibility (blocking by
+ * STI or MOV SS that is in force for the instruction at the boundary; bit 3 virtual-NMI blocking
+ * with "virtual NMIs", else blocking by NMI), pending debug exceptions (the debug traps held back
+ * by MOV SS; MTF exits write their own), and the preemption timer with "save VMX-preemption timer
+ * value".
  */
 export function saveGuestEvents(cpu: Cpu): void {
   const ev = cpu.vmx.events;
+  vmcsWrite(cpu, G_ACTIVITY, ev.shutdown ? ACTIVITY_SHUTDOWN : cpu.halted ? ACTIVITY_HLT : 0);
   const shadow = cpu.shadowAt === cpu.icount;
   const movSs = shadow && cpu.inhibitDebugAt === cpu.icount;
   const nmi = ev.pin & PIN_VIRTUAL_NMIS ? ev.virtualNmiBlocked : cpu.nmiBlocked;

@@ -8,10 +8,10 @@ import { AR_UNUSABLE, AR_P, AR_S, AR_G, AR_DB, CS, ESP, LDTR, TR } from '../cons
 import type { Cpu } from '../cpu.js';
 import { MSR_DEBUGCTL, MSR_PAT, MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_EIP, sysenterMsr } from '../msr.js';
 import { leaveGuestTlb } from '../paging.js';
-import { ACTIVITY_HLT, cr0Loaded } from './capabilities.js';
+import { cr0Loaded } from './capabilities.js';
 import { EXIT_LOAD_PAT, EXIT_SAVE_DEBUG, EXIT_SAVE_PAT } from './controls.js';
 import {
-  G_ACTIVITY, G_AR, G_BASE, G_CR0, G_CR3, G_CR4, G_DEBUGCTL, G_DR7,
+  G_AR, G_BASE, G_CR0, G_CR3, G_CR4, G_DEBUGCTL, G_DR7,
   G_GDTR_BASE, G_GDTR_LIMIT, G_IDTR_BASE, G_IDTR_LIMIT, G_LIMIT, G_PAT,
   G_RFLAGS, G_RIP, G_RSP, G_SEL, G_SYSENTER_CS, G_SYSENTER_EIP, G_SYSENTER_ESP, H_CR0, H_CR3, H_CR4,
   H_FS_BASE, H_GDTR_BASE, H_IDTR_BASE, H_PAT, H_RIP, H_RSP, H_SEL, H_SYSENTER_CS, H_SYSENTER_EIP,
@@ -97,10 +97,9 @@ function saveGuestState(cpu: Cpu, rip: number): void {
   vmcsWrite(cpu, G_SYSENTER_CS, sysenterMsr(cpu, MSR_SYSENTER_CS));
   vmcsWrite(cpu, G_SYSENTER_ESP, sysenterMsr(cpu, MSR_SYSENTER_ESP));
   vmcsWrite(cpu, G_SYSENTER_EIP, sysenterMsr(cpu, MSR_SYSENTER_EIP));
-  vmcsWrite(cpu, G_ACTIVITY, cpu.halted ? ACTIVITY_HLT : 0);
-  // Interruptibility, pending debug exceptions, preemption timer. An instruction-caused exit
-  // happens before the instruction completes: the shadow of the instruction before it (if any)
-  // is still in force for the exiting instruction.
+  // Activity state, interruptibility, pending debug exceptions, preemption timer. An
+  // instruction-caused exit happens before the instruction completes: the shadow of the
+  // instruction before it (if any) is still in force for the exiting instruction.
   saveGuestEvents(cpu);
 }
 
