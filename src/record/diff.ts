@@ -73,10 +73,17 @@ function facts(s: ArchState): Array<[Group, string, string]> {
     add('other', k, String(s[k]));
   }
   add('other', 'vmx', JSON.stringify(s.vmx));
+  // CPU state fields without a rendering of their own (added to Cpu.saveState later) still show.
+  for (const [k, v] of Object.entries(s)) if (!RENDERED.has(k)) add('other', k, JSON.stringify(v));
   add('other', 'memory hash', s.memory);
   add('other', 'devices hash', s.devices);
   return out;
 }
+
+/** The ArchState fields facts() renders by name. */
+const RENDERED = new Set(['icount', 'cycles', 'regs', 'eip', 'eflags', 'cpl', 'seg', 'segBase', 'segLimit', 'segAr',
+  'gdtr', 'idtr', 'cr', 'dr', 'msrs', 'tscOffset', 'a20Mask', 'halted', 'shutdown', 'intrLine', 'nmiPending',
+  'nmiBlocked', 'shadow', 'debugTrap', 'vmx', 'memory', 'devices']);
 
 /** What a diff adds to the two states: differing memory ranges and device fields. */
 export interface DiffExtras {

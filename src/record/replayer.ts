@@ -15,7 +15,7 @@ import type { EndEvent, TraceFile } from './format.js';
 import { lockstep, type FirstDifference } from './lockstep.js';
 import type { RebuildOptions } from './rebuild.js';
 import { ReplayMachine } from './replay-machine.js';
-import { stateHash } from './state.js';
+import { asRecorded, layoutDifference, stateHash } from './state.js';
 import { indexTrace, type IndexedTrace } from './trace-index.js';
 
 export interface ReplayProgress {
@@ -105,12 +105,15 @@ export function replay(trace: TraceFile | IndexedTrace, image: Uint8Array, opts:
         break;
       }
       const state = rm.state.capture();
-      if (stateHash(state) !== c.hash) {
+      const comparable = asRecorded(state, c.state);
+      if (stateHash(comparable) !== c.hash) {
+        const layout = layoutDifference(c.state, comparable);
         divergence = located(t, image, opts, c.icount, lastGood, 'checkpoint',
-          `checkpoint at instruction ${c.icount} differs (last good: ${lastGood})`);
+          `checkpoint at instruction ${c.icount} differs (last good: ${lastGood})` + (layout === null ? '' :
+            `; the recorded state has another layout at '${layout}': the trace comes from a trapdiff with other CPU state (re-record it: npm run traces:update)`));
         if (!divergence.exact || divergence.first === null) {
-          divergence.diff = diffStates(c.state, state);
-          divergence.text = unifiedDiff(c.state, state, ['recorded', 'replayed']);
+          divergence.diff = diffStates(c.state, comparable);
+          divergence.text = unifiedDiff(c.state, comparable, ['recorded', 'replayed']);
           divergence.exact ||= c.icount - lastGood === 1;
         }
         break;

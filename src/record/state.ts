@@ -7,47 +7,21 @@
 // that matters changes a later access, which the hashes then see), the decoded-block cache,
 // prevEip, and the machine's output logs (observations, compared as trace events).
 
+import type { CpuState } from '../cpu/cpu.js';
 import type { Machine } from '../machine/machine.js';
 import { PAGE_SHIFT, type PhysicalMemory } from '../machine/memory.js';
 import type { CheckpointState } from './format.js';
 
-/** Compact architectural state: what a checkpoint stores and a divergence diff prints. */
-export interface ArchState extends CheckpointState {
-  icount: number;
+/**
+ * Compact architectural state: what a checkpoint stores and a divergence diff prints. It is the
+ * CPU's own snapshot (Cpu.saveState) less what is not architectural or not comparable between
+ * two runs at one icount, so a field added to the CPU's state is checked without an edit here.
+ */
+export interface ArchState extends CheckpointState, Omit<CpuState, 'tlb' | 'prevEip' | 'shadowAt' | 'inhibitDebugAt' | 'extraCycles'> {
   /** Virtual time (cpu.cycles). */
   cycles: number;
-  /** EAX, ECX, EDX, EBX, ESP, EBP, ESI, EDI (int32). */
-  regs: number[];
-  eip: number;
-  eflags: number;
-  cpl: number;
-  /** CR0, CR2, CR3, CR4. */
-  cr: number[];
-  /** DR0-DR7. */
-  dr: number[];
-  /** ES, CS, SS, DS, FS, GS, LDTR, TR: selector and hidden descriptor cache. */
-  seg: number[];
-  segBase: number[];
-  segLimit: number[];
-  segAr: number[];
-  /** Base, limit. */
-  gdtr: number[];
-  idtr: number[];
-  /** MSRs held in cpu.msrs, by index ascending, values as decimal strings. */
-  msrs: Array<[number, string]>;
-  tscOffset: string;
-  a20Mask: number;
-  halted: boolean;
-  shutdown: boolean;
-  intrLine: boolean;
-  nmiPending: boolean;
-  nmiBlocked: boolean;
   /** Interrupt shadow over the next instruction: 0 none, 1 STI, 2 MOV SS / POP SS. */
   shadow: number;
-  /** DR6 bits of debug traps pending at the end of the current instruction. */
-  debugTrap: number;
-  /** cpu.vmx.save(). */
-  vmx: unknown;
   /** Hash of RAM (hex). */
   memory: string;
   /** Hash of every device's save() (hex). */
@@ -189,25 +163,54 @@ export function stateHash(s: ArchState): string {
   return new Hash64().value(s).hex();
 }
 
+/**
+ * `s` cut down to the fields of a recorded state, in the recorded order: what a checkpoint of
+ * an older trapdiff hashed, so a trace recorded before a CPU state field existed still verifies
+ * (the new field is checked only in traces that have it).
+ */
+export function asRecorded(s: ArchState, recorded: ArchState): ArchState {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(recorded)) out[k] = (s as Record<string, unknown>)[k];
+  return out as ArchState;
+}
+
+/**
+ * The first field whose layout (object keys, array length) differs between two states, as a
+ * path ("vmx.events"), or null: a recorded state of another layout comes from a trapdiff whose
+ * CPU state has other fields, which a checkpoint mismatch report should say.
+ */
+export function layoutDifference(a: unknown, b: unknown, path = ''): string | null {
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return path || '(root)';
+    for (let i = 0; i < a.length; i++) {
+      const d = layoutDifference(a[i], b[i], `${path}.${i}`);
+      if (d !== null) return d;
+    }
+    return null;
+  }
+  const objA = typeof a === 'object' && a !== null, objB = typeof b === 'object' && b !== null;
+  if (objA !== objB) return path || '(root)';
+  if (!objA) return null;
+  const ka = Object.keys(a as object), kb = Object.keys(b as object);
+  if (ka.length !== kb.length || ka.some((k, i) => k !== kb[i])) return path || '(root)';
+  for (const k of ka) {
+    const d = layoutDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k);
+    if (d !== null) return d;
+  }
+  return null;
+}
+
 // ---------------------------------------------------------------- capture
 
 /** The CPU's architectural state now, with the given memory and device hashes. */
 export function captureArch(m: Machine, memory: string, devices: string): ArchState {
   const cpu = m.cpu;
-  const shadow = cpu.shadowAt === cpu.icount ? (cpu.inhibitDebugAt === cpu.icount ? 2 : 1) : 0;
-  return {
-    icount: cpu.icount, cycles: cpu.cycles,
-    regs: Array.from(cpu.regs), eip: cpu.eip, eflags: cpu.getEflags() | 0, cpl: cpu.cpl,
-    cr: [cpu.cr0 | 0, cpu.cr2 | 0, cpu.cr3 | 0, cpu.cr4 | 0], dr: Array.from(cpu.dr),
-    seg: Array.from(cpu.seg), segBase: Array.from(cpu.segBase), segLimit: Array.from(cpu.segLimit),
-    segAr: Array.from(cpu.segAr),
-    gdtr: [cpu.gdtrBase | 0, cpu.gdtrLimit], idtr: [cpu.idtrBase | 0, cpu.idtrLimit],
-    msrs: [...cpu.msrs].sort((x, y) => x[0] - y[0]).map(([k, v]): [number, string] => [k, v.toString()]),
-    tscOffset: cpu.tscOffset.toString(), a20Mask: cpu.a20Mask,
-    halted: cpu.halted, shutdown: cpu.shutdown, intrLine: cpu.intrLine, nmiPending: cpu.nmiPending,
-    nmiBlocked: cpu.nmiBlocked, shadow, debugTrap: cpu.debugTrap, vmx: cpu.vmx.save(),
-    memory, devices,
-  };
+  // The TLB is a cache; prevEip and the shadow's absolute icounts are bookkeeping (the shadow is
+  // kept as its effect on the next instruction); extraCycles is folded into cycles.
+  const { tlb: _tlb, prevEip: _prevEip, shadowAt, inhibitDebugAt, extraCycles: _extra, ...cpuState } = cpu.saveState(false);
+  const shadow = shadowAt === cpu.icount ? (inhibitDebugAt === cpu.icount ? 2 : 1) : 0;
+  cpuState.msrs.sort((x, y) => x[0] - y[0]);
+  return { ...cpuState, eflags: cpuState.eflags | 0, cr: cpuState.cr.map((v) => v | 0), cycles: cpu.cycles, shadow, memory, devices };
 }
 
 /**
