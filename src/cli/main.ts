@@ -4,6 +4,7 @@
 
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY } from '../record/recorder.js';
 import { UserError } from './args.js';
 import { BISECT_USAGE, bisectCommand } from './bisect.js';
 import { DECODE_USAGE, decodeCommand } from './decode.js';
@@ -29,8 +30,8 @@ usage:
       bad input 2, shutdown (triple fault) 3, instruction budget reached 4, livelock 5.
   ${RECORD_USAGE}
       Runs IMAGE as run does and records the run into the trace FILE: every input with its
-      instruction count, observations, a checkpoint every K instructions (default 100000) and a
-      stored snapshot every M (default 5000000). Exit status: 0 trace written, 1 error, 2 bad input.
+      instruction count, observations, a checkpoint every K instructions (default ${DEFAULT_CHECKPOINT_EVERY}) and a
+      stored snapshot every M (default ${DEFAULT_SNAPSHOT_EVERY}). Exit status: 0 trace written, 1 error, 2 bad input.
   ${REPLAY_USAGE}
       Replays the trace from its log alone and verifies every checkpoint; a divergence prints the
       state diff. --at N: the state after N instructions; --back K: and the K instructions before

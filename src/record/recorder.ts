@@ -19,9 +19,13 @@ import { observe } from './observations.js';
 import { buildMachine, encodeSnapshot, sha256Hex, type RebuildOptions } from './rebuild.js';
 import { stateHash, StateTracker } from './state.js';
 
-/** Default K: a checkpoint every 100,000 instructions (about 1 ms of guest time). */
-export const DEFAULT_CHECKPOINT_EVERY = 100_000;
-/** Default M: a stored snapshot every 5,000,000 instructions (every 50th checkpoint). */
+/**
+ * Default K: a checkpoint every 1,000,000 instructions (about 10 ms of guest time). A checkpoint
+ * costs about 0.3 ms (the devices' save() and the state hash): with K = 100,000 recording the
+ * alu benchmark took 36% longer than a plain run, with 1,000,000 about 5% (docs/BENCH.md).
+ */
+export const DEFAULT_CHECKPOINT_EVERY = 1_000_000;
+/** Default M: a stored snapshot every 5,000,000 instructions (every 5th checkpoint). */
 export const DEFAULT_SNAPSHOT_EVERY = 5_000_000;
 
 /** Where a recording's events go: a TraceWriter (format.ts) for a file, or a MemoryTrace. */
