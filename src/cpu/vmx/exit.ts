@@ -4,7 +4,7 @@
 // ends here; the places that decide an exit (an instruction, an event, a VM-entry failure) call
 // one of the exported functions below.
 
-import { AR_UNUSABLE, AR_P, AR_S, AR_G, AR_DB, CS, ESP, LDTR, TR } from '../constants.js';
+import { AR_UNUSABLE, AR_P, AR_S, AR_G, AR_DB, CS, ESP, LDTR, RF, TR } from '../constants.js';
 import type { Cpu } from '../cpu.js';
 import { MSR_DEBUGCTL, MSR_PAT, MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_EIP, sysenterMsr } from '../msr.js';
 import { leaveGuestTlb } from '../paging.js';
@@ -192,13 +192,20 @@ export function instructionExit(cpu: Cpu, reason: number, qualification = 0, inf
 /**
  * A fault-like VM exit in the middle of an instruction or of its fetch (an EPT violation or
  * misconfiguration, an APIC access): nothing of the instruction is done, the guest resumes at it
- * (cpu.prevEip once it runs, cpu.eip while it is fetched: `fetch`); no instruction length
- * (undefined for these exits). Throws VM_EXITED so the instruction goes no further.
+ * (cpu.prevEip once it runs, cpu.eip while it is fetched: `fetch`) with RFLAGS.RF saved as 1; no
+ * instruction length (undefined for these exits). During event delivery (27.3.3) the guest
+ * resumes where the event was to be delivered instead: the return pointer the delivery would
+ * push, less the length of a software event (its instruction, as the VMM re-injects it), and RF
+ * is that of the pushed RFLAGS image. Throws VM_EXITED so the instruction goes no further.
  */
 export function faultExit(cpu: Cpu, reason: number, qualification: number, fetch: boolean): never {
+  const ev = cpu.vmx.events, delivering = ev.vectoring !== 0;
+  const rip = delivering ? (cpu.eip - ev.vectoringLength) >>> 0 : fetch ? cpu.eip : cpu.prevEip;
+  const rf = !delivering || ev.vectoringRf || (cpu.flags & RF) !== 0;
   recordExit(cpu, reason, qualification);
   cpu.halted = false;
-  exitToHost(cpu, fetch ? cpu.eip : cpu.prevEip);
+  exitToHost(cpu, rip);
+  if (rf) vmcsWrite(cpu, G_RFLAGS, vmcsRead(cpu, G_RFLAGS) | RF);
   throw VM_EXITED;
 }
 
