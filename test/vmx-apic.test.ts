@@ -10,26 +10,23 @@ import { EAX } from '../src/cpu/constants.js';
 import { CONTROL_MUST1 } from '../src/cpu/vmx/capabilities.js';
 import { PROC, PROC2_EPT, PROC2_VIRTUALIZE_APIC, PROC_SECONDARY, PROC_TPR_SHADOW } from '../src/cpu/vmx/controls.js';
 import { vmcsRead } from '../src/cpu/vmx/vmcs.js';
+import { EPTP, EPT_PT, identityEpt } from './helpers/ept.js';
 import { run } from './helpers/exec.js';
 import type { Harness } from './helpers/harness.js';
 import { FELL_THROUGH, HOST_RESUMED, LABEL_INSN, LABEL_NEXT, PATH, program, rd, vmxReady, w } from './helpers/vmx.js';
 
 const APIC_PAGE = 0x60000, VAPIC = 0x61000;
-const EPT_PML4 = 0x50000, EPT_PDPT = 0x51000, EPT_PD = 0x52000, EPT_PT = 0x53000;
 
 interface Opts { tpr?: boolean; threshold?: number; vtpr?: number; ept?: boolean; apic?: boolean; setup?: (h: Harness) => void }
 function apicRun(guest: string, o: Opts = {}) {
   const proc = CONTROL_MUST1[PROC] | PROC_SECONDARY | (o.tpr ? PROC_TPR_SHADOW : 0);
   const proc2 = (o.apic ?? true ? PROC2_VIRTUALIZE_APIC : 0) | (o.ept ? PROC2_EPT : 0);
   const writes = [w(0x4002, proc), w(0x401e, proc2), w(0x2014, APIC_PAGE), w(0x2015, 0), w(0x2012, VAPIC), w(0x2013, 0),
-    w(0x401c, o.threshold ?? 0), w(0x201a, EPT_PML4 | 0x1e), w(0x201b, 0)];
+    w(0x401c, o.threshold ?? 0), w(0x201a, EPTP), w(0x201b, 0)];
   const r = run('pm32', program(writes, guest, '', 'vmlaunch\nmov edi, 0x4400\nvmread esi, edi'), (h) => {
     vmxReady(h);
+    identityEpt(h);
     const v = h.mem.view;
-    v.setUint32(EPT_PML4, EPT_PDPT | 7, true);
-    v.setUint32(EPT_PDPT, EPT_PD | 7, true);
-    v.setUint32(EPT_PD, EPT_PT | 7, true);
-    for (let k = 0; k < 512; k++) v.setUint32(EPT_PT + 8 * k, (k << 12) | 0x37, true);
     v.setUint32(APIC_PAGE + 0x80, 0x77, true); // what the page holds (never read through virtualization)
     v.setUint32(VAPIC + 0x80, o.vtpr ?? 0x50, true);
     o.setup?.(h);

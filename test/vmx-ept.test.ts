@@ -7,7 +7,6 @@
 
 import { describe, expect, it } from 'vitest';
 import { CR0_PE, CR0_PG, CS, ECX } from '../src/cpu/constants.js';
-import type { Cpu } from '../src/cpu/cpu.js';
 import { invalidateEpt, invalidateVpid, TLB_GLOBAL, TLB_SUP } from '../src/cpu/paging.js';
 import { CONTROL_MUST1, EPT_AD_FLAGS, EPT_VPID_CAP, validEptp } from '../src/cpu/vmx/capabilities.js';
 import {
@@ -15,60 +14,16 @@ import {
 } from '../src/cpu/vmx/controls.js';
 import { vmcsRead } from '../src/cpu/vmx/vmcs.js';
 import { run } from './helpers/exec.js';
+import {
+  eptControls, eptRun, EPTP, EPTP_AD, EPT_PD, EPT_PDPT, EPT_PML4, EPT_PT, FRAME_A, FRAME_B, identityEpt, leafOf, PAGE, RWX, setLeaf, WB,
+} from './helpers/ept.js';
+import { eptOn, eptRom, leafRom } from './helpers/ept-rom.js';
 import { compareOnRom } from './helpers/rom.js';
-import { vmxRom } from './helpers/vmx-rom.js';
 import type { Harness } from './helpers/harness.js';
-import { DATA, EXITS, HOST_RESUMED, LABEL_INSN, PATH, program, rd, vmxReady, w } from './helpers/vmx.js';
+import { DATA, EXITS, LABEL_INSN, program, rd, vmxReady, w } from './helpers/vmx.js';
 
-export const EPT_PML4 = 0x50000, EPT_PDPT = 0x51000, EPT_PD = 0x52000, EPT_PT = 0x53000;
-/** EPTP: WB, 4-level walk; with bit 6 for EPT A/D flags. */
-export const EPTP = EPT_PML4 | 0x1e, EPTP_AD = EPTP | 0x40;
-/** EPT leaf rights with memory type WB (bits 5:3 = 6). */
-const WB = 0x30, RWX = 7;
-/** Guest-physical test pages (identity-mapped unless a case changes them) and spare host frames. */
-const PAGE = 0x70000, FRAME_A = 0x71000, FRAME_B = 0x72000;
 /** A page directory for the guest alone (one 4-MiB identity page, accessed flag clear). */
 const GUEST_PD = 0x24000;
-
-/** The identity EPT: 4-KiB pages for guest-physical 0-2 MiB, a 2-MiB page (frame 0) for 2-4 MiB. */
-function identityEpt(h: Harness): void {
-  const v = h.mem.view;
-  v.setUint32(EPT_PML4, EPT_PDPT | RWX, true);
-  v.setUint32(EPT_PDPT, EPT_PD | RWX, true);
-  v.setUint32(EPT_PD, EPT_PT | RWX, true);
-  v.setUint32(EPT_PD + 8, 0x80 | WB | RWX, true); // 2-MiB page: guest-physical 2 MiB -> host 0
-  for (let k = 0; k < 512; k++) v.setUint32(EPT_PT + 8 * k, (k << 12) | WB | RWX, true);
-}
-/** The EPT leaf of a guest-physical page below 2 MiB (low dword; the high dword at +4). */
-const leafOf = (gpa: number): number => EPT_PT + 8 * (gpa >>> 12);
-
-const eptControls = (proc2: number, eptp = EPTP, proc = 0): string[] => [
-  w(0x4002, CONTROL_MUST1[PROC] | PROC_SECONDARY | proc), w(0x401e, proc2), w(0x201a, eptp), w(0x201b, 0)];
-
-interface Exit { reason: number; qualification: number; gpa: number; linear: number; rip: number; cpu: Cpu; h: Harness }
-/** Launches the flat guest with EPT (`proc2` on top), the EPT changed by `setup`. */
-function eptRun(guest: string, setup: (h: Harness) => void = () => {}, o: { proc2?: number; eptp?: number; writes?: string[]; host?: string } = {}): Exit {
-  const src = program([...eptControls(PROC2_EPT | (o.proc2 ?? 0), o.eptp ?? EPTP), ...(o.writes ?? [])], guest, o.host ?? '');
-  const r = run('pm32', src, (h) => {
-    vmxReady(h);
-    identityEpt(h);
-    h.mem.view.setUint32(PAGE, 0x11111111, true);
-    h.mem.view.setUint32(FRAME_A, 0xaaaaaaaa, true);
-    h.mem.view.setUint32(FRAME_B, 0xbbbbbbbb, true);
-    setup(h);
-  });
-  expect(r.vector).toBe(-1);
-  expect(rd(r, PATH)).toBe(HOST_RESUMED);
-  const cpu = r.cpu;
-  return {
-    reason: vmcsRead(cpu, 0x4402), qualification: vmcsRead(cpu, 0x6400), gpa: vmcsRead(cpu, 0x2400),
-    linear: vmcsRead(cpu, 0x640a), rip: vmcsRead(cpu, 0x681e) >>> 0, cpu, h: r,
-  };
-}
-const setLeaf = (gpa: number, lo: number, hi = 0) => (h: Harness): void => {
-  h.mem.view.setUint32(leafOf(gpa), lo, true);
-  h.mem.view.setUint32(leafOf(gpa) + 4, hi, true);
-};
 
 describe('EPT translation', () => {
   it('an identity EPT runs the guest (its CPUID exits, reason 10)', () => {
@@ -348,7 +303,6 @@ describe('unrestricted guest (real mode and unpaged protected mode under EPT)', 
 interface EptRomCase { setup: string[]; guest: string; relative?: string; after?: string }
 const APIC_ON = ['OR 0x401e, 1', 'W 0x2014, 0x60000', 'W 0x2015, 0'];
 const TPR_ON = ['OR 0x4002, 0x200000', 'W 0x2012, 0x61000', 'W 0x2013, 0', 'mov dword [0x61080], 0x50'];
-const leafRom = (page: number, value: number): string => `mov dword [0x53000 + 0x${page.toString(16)} * 8], 0x${value.toString(16)}`;
 const ROM_CASES: EptRomCase[] = [
   { setup: [], guest: 'cpuid' },
   { setup: [leafRom(0x70, 0)], guest: 'mov eax, [0x70010]', relative: 'r' },
@@ -367,15 +321,10 @@ const ROM_CASES: EptRomCase[] = [
     setup: [...APIC_ON, ...TPR_ON, `W 0x401c, ${threshold}`], guest: guest as string,
     after: '  mov eax, [0x41200]\n  call hex\n  mov eax, [0x61080]\n  call hex' })),
 ];
-function eptRom(): string {
+function eptExitsRom(): string {
   const base = (c: EptRomCase, which: string, k: number): string => (c.relative ?? '').includes(which) ? `g${k}` : '0';
   const body = ROM_CASES.map((c, k) => `  FLAT_GUEST
-  call identity_ept
-  OR 0x4002, 0x80000000
-  W 0x401e, 2
-  W 0x201a, 0x5001e
-  W 0x201b, 0
-${c.setup.map((l) => `  ${l}`).join('\n')}
+${eptOn()}${c.setup.map((l) => `  ${l}`).join('\n')}
   mov dword [ADDR], ${c.relative === undefined ? 0 : 1}
   mov dword [GBASE], ${base(c, 'g', k)}
   mov dword [LBASE], ${base(c, 'l', k)}
@@ -383,7 +332,8 @@ ${c.setup.map((l) => `  ${l}`).join('\n')}
   LAUNCH g${k}, NEXT
 ${c.after ?? ''}`).join('\n');
   const guests = ROM_CASES.map((c, k) => `g${k}:\n  ${c.guest}\n  vmcall`).join('\n');
-  return vmxRom(`%define ADDR 0x41100
+  return eptRom({
+    prelude: `%define ADDR 0x41100
 %define GBASE 0x41104
 %define LBASE 0x41108
 %define RBASE 0x4110c
@@ -393,36 +343,10 @@ ${c.after ?? ''}`).join('\n');
   vmread eax, ebx
   sub eax, [%2]
   call hex
-%endmacro
-  FLAGS {vmxon [PTR]}
-${body}
-  jmp rom_done
-; identity_ept: PML4 50000H, PDPT 51000H, PD 52000H, PT 53000H (WB, RWX), PD[1] a 2-MiB page at 0
-identity_ept:
-  mov dword [0x50000], 0x51007
-  mov dword [0x50004], 0
-  mov dword [0x51000], 0x52007
-  mov dword [0x51004], 0
-  mov dword [0x52000], 0x53007
-  mov dword [0x52004], 0
-  mov dword [0x52008], 0xb7
-  mov dword [0x5200c], 0
-  xor ecx, ecx
-.pt:
-  mov eax, ecx
-  shl eax, 12
-  or eax, 0x37
-  mov [0x53000 + ecx * 8], eax
-  mov dword [0x53004 + ecx * 8], 0
-  inc ecx
-  cmp ecx, 512
-  jne .pt
-  mov dword [0x41200], 0
-  ret
-guest:
-${guests}
-host:
-  PRINT 0x4402
+%endmacro`,
+    body,
+    guests,
+    host: `  PRINT 0x4402
   PRINT 0x6400
   cmp dword [ADDR], 0
   je .next
@@ -430,9 +354,8 @@ host:
   PRINT_FROM 0x640a, LBASE
   PRINT_FROM 0x681e, RBASE
 .next:
-  jmp [NEXT]
-rom_done:
-`);
+  jmp [NEXT]`,
+  });
 }
 const EPT_ROM_EXPECTED = [
   '00000000',
@@ -454,5 +377,5 @@ const EPT_ROM_EXPECTED = [
   '0000002B', '00000000', '00000000', '00000050',
   '00000000',
 ];
-compareOnRom('EPT, APIC-access and TPR-threshold exits on a ROM', eptRom(), EPT_ROM_EXPECTED,
+compareOnRom('EPT, APIC-access and TPR-threshold exits on a ROM', eptExitsRom(), EPT_ROM_EXPECTED,
   { title: 'Bochs (Westmere model) agrees', expected: EPT_ROM_EXPECTED, model: 'corei5_arrandale_m520' });

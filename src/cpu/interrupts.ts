@@ -70,7 +70,7 @@ export function deliverInterrupt(cpu: Cpu, vector: number, kind: number): void {
     const guest = cpu.vmx.nonRoot;
     if (guest) {
       if (guestEventExits(cpu, vector, kind, 0, false)) return;
-      startVectoring(cpu, vector, kind, 0, false, cpu.eip - cpu.prevEip);
+      startVectoring(cpu, vector, kind, 0, false, cpu.eip - cpu.prevEip, false);
     }
     deliverEvent(cpu, vector, kind, 0, false, true);
     if (guest) eventDelivered(cpu);
@@ -111,7 +111,9 @@ function deliverGuarded(cpu: Cpu, vector: number, kind: number, errorCode: numbe
   const guest = cpu.vmx.nonRoot;
   if (guest && !injected && guestEventExits(cpu, vector, kind, errorCode, hasError)) return;
   for (;;) {
-    if (guest) startVectoring(cpu, vector, kind, errorCode, hasError, length);
+    // RF in the pushed image: as deliverEvent decides (a real-mode image has no RF).
+    if (guest) startVectoring(cpu, vector, kind, errorCode, hasError, length,
+      !injected && kind === EV_EXCEPTION && isFault(vector) && cpu.protectedMode);
     try {
       deliverEvent(cpu, vector, kind, errorCode, hasError, injected);
       if (guest) eventDelivered(cpu);

@@ -7,10 +7,13 @@
 // the instruction is done if VTPR[7:4] is below the TPR threshold, as VM entry does (26.7).
 // IA-32 has no CR8, so the APIC-access page is the only way to the shadow TPR.
 //
-// Model choices (docs/VMX.md): an access during event delivery reports the access type of an
-// instruction (0 read, 1 write) rather than 3; with EPT off, physical accesses (guest paging
-// structures) to the APIC-access page access memory (29.4.6 leaves it open); an access starting
-// at 81H-83H exits (as Bochs: only the TPR's own offset is virtualized).
+// An access made while delivering an event through the guest IDT (the IDT, a descriptor, the
+// stack frame) reports access type 3, or 10 for a guest-physical access (Table 27-6), and the
+// event as IDT-vectoring information (exit.ts).
+//
+// Model choices (docs/VMX.md): with EPT off, physical accesses (guest paging structures) to the
+// APIC-access page access memory (29.4.6 leaves it open); an access starting at 81H-83H exits (as
+// Bochs: only the TPR's own offset is virtualized).
 
 import { ACC_EXEC, ACC_WRITE } from '../constants.js';
 import type { Cpu } from '../cpu.js';
@@ -19,7 +22,8 @@ import { EXIT_REASON_APIC_ACCESS, EXIT_REASON_TPR_BELOW_THRESHOLD, faultExit, tr
 /** Offset of the TPR in the APIC page (and of VTPR in the virtual-APIC page). */
 export const APIC_TPR = 0x80;
 /** Access types of the APIC-access exit qualification (bits 15:12, Table 27-6). */
-const ACCESS_READ = 0, ACCESS_WRITE = 1, ACCESS_FETCH = 2, ACCESS_GUEST_PHYSICAL = 15;
+const ACCESS_READ = 0, ACCESS_WRITE = 1, ACCESS_FETCH = 2, ACCESS_DELIVERY = 3, ACCESS_DELIVERY_GUEST_PHYSICAL = 10,
+  ACCESS_GUEST_PHYSICAL = 15;
 /** GuestTranslation.tprPending: a TPR-threshold check is due (VM entry), or a TPR write's virtualization. */
 export const TPR_CHECK = 1, TPR_WRITTEN = 2;
 
@@ -37,16 +41,19 @@ export function apicAccess(cpu: Cpu, phys: number, access: number): number {
     }
     return (g.virtualApicPage + APIC_TPR) >>> 0;
   }
-  const type = access === ACC_EXEC ? ACCESS_FETCH : access === ACC_WRITE ? ACCESS_WRITE : ACCESS_READ;
+  const type = cpu.vmx.events.vectoring !== 0 ? ACCESS_DELIVERY
+    : access === ACC_EXEC ? ACCESS_FETCH : access === ACC_WRITE ? ACCESS_WRITE : ACCESS_READ;
   return faultExit(cpu, EXIT_REASON_APIC_ACCESS, offset | (type << 12), access === ACC_EXEC);
 }
 
 /**
  * A guest-physical access (a guest paging-structure entry under EPT) to the APIC-access page,
- * made while translating an instruction fetch (`fetch`) or a data access.
+ * made while translating an instruction fetch (`fetch`) or a data access, of an instruction or of
+ * an event's delivery.
  */
 export function apicGuestPhysicalAccess(cpu: Cpu, phys: number, fetch: boolean): never {
-  return faultExit(cpu, EXIT_REASON_APIC_ACCESS, (phys & 0xfff) | (ACCESS_GUEST_PHYSICAL << 12), fetch);
+  const type = cpu.vmx.events.vectoring !== 0 ? ACCESS_DELIVERY_GUEST_PHYSICAL : ACCESS_GUEST_PHYSICAL;
+  return faultExit(cpu, EXIT_REASON_APIC_ACCESS, (phys & 0xfff) | (type << 12), fetch);
 }
 
 /** VTPR bits 7:4 below the TPR threshold: a VM entry or a TPR write ends in a TPR-below-threshold exit. */
