@@ -45,6 +45,8 @@ export class ReplayMachine {
   obsMismatch: ObservationMismatch | null = null;
   /** The copy-on-write baseline at stored snapshot `baseIndex` (rewinding there costs little). */
   private base: { index: number; snap: MachineSnapshot; inputs: number; observations: number } | null = null;
+  /** The machine is as build() left it (nothing run, restored or applied since, nor handed out). */
+  private pristine = false;
   private readonly decoded: (StoredSnapshot | null)[];
 
   constructor(
@@ -58,6 +60,7 @@ export class ReplayMachine {
   }
 
   get machine(): Machine {
+    this.pristine = false; // the caller may run it
     return this.m;
   }
   get state(): StateTracker {
@@ -80,6 +83,7 @@ export class ReplayMachine {
     this.obsMismatch = null;
     this.base = null;
     this.tracker = new StateTracker(this.m);
+    this.pristine = true;
   }
 
   private checkObservation(got: ObservationEvent): void {
@@ -100,7 +104,10 @@ export class ReplayMachine {
 
   /**
    * Puts the machine at stored snapshot k: a copy-on-write rewind when k is the current
-   * baseline, else the machine built afresh with snapshots 0..k applied (and made the baseline).
+   * baseline; else snapshots applied (and the result made the baseline): those after the
+   * baseline when it lies before k (rewound to it first), all of 0..k on a machine as built
+   * (built afresh unless it still is one). Building costs the most: a new machine and a hash
+   * of all its RAM.
    */
   seekSnapshot(k: number): void {
     const at = this.trace.snapshots[k];
@@ -108,8 +115,14 @@ export class ReplayMachine {
     if (this.base?.index === k) {
       this.m.restore(this.base.snap);
     } else {
-      this.build();
-      for (let j = 0; j <= k; j++) applyPages(this.m, this.snapshot(j));
+      let from = 0;
+      if (this.base !== null && this.base.index < k) {
+        this.m.restore(this.base.snap);
+        from = this.base.index + 1;
+      } else if (!this.pristine) {
+        this.build();
+      }
+      for (let j = from; j <= k; j++) applyPages(this.m, this.snapshot(j));
       applyMachineState(this.m, this.snapshot(k));
       this.base = { index: k, snap: this.m.snapshot(), inputs: at.inputs, observations: at.observations };
     }
@@ -117,6 +130,7 @@ export class ReplayMachine {
     this.env.mismatch = null;
     this.obsPos = at.observations;
     this.obsMismatch = null;
+    this.pristine = false;
   }
 
   /** Index of the last stored snapshot at or before instruction n. */
@@ -132,6 +146,7 @@ export class ReplayMachine {
    * sees only after the budget) is reproduced as such.
    */
   runTo(n: number, pastEnd = false): RunResult {
+    this.pristine = false;
     return this.m.run({ maxInsns: Math.max(0, n - this.m.cpu.icount) + (pastEnd ? 1 : 0) });
   }
 
@@ -153,6 +168,7 @@ export class ReplayMachine {
 
   /** Back to `mark` (the latest one taken). */
   rewind(mark: ReplayMark): void {
+    this.pristine = false;
     this.m.restore(mark.snap);
     this.env.position = mark.inputs;
     this.env.mismatch = null;
