@@ -11,17 +11,19 @@ import { describe, expect, it } from 'vitest';
 import { EAX, EBX, ECX, EDX, ESI } from '../src/cpu/constants.js';
 import { CONTROL_MUST1, controlMsr } from '../src/cpu/vmx/capabilities.js';
 import {
-  PROC, PROC2_DESC_TABLE_EXITING, PROC2_WBINVD_EXITING, PROC_CR3_LOAD_EXITING, PROC_CR3_STORE_EXITING,
+  PROC, PROC2_DESC_TABLE_EXITING, PROC2_VIRTUALIZE_APIC, PROC2_WBINVD_EXITING, PROC_CR3_LOAD_EXITING, PROC_CR3_STORE_EXITING,
   PROC_INVLPG_EXITING, PROC_IO_BITMAPS, PROC_MONITOR_EXITING, PROC_MOV_DR_EXITING, PROC_MSR_BITMAPS,
   PROC_MWAIT_EXITING, PROC_PAUSE_EXITING, PROC_RDPMC_EXITING, PROC_RDTSC_EXITING, PROC_SECONDARY,
-  PROC_TSC_OFFSETTING, PROC_UNCOND_IO_EXITING,
+  PROC_TPR_SHADOW, PROC_TSC_OFFSETTING, PROC_UNCOND_IO_EXITING,
 } from '../src/cpu/vmx/controls.js';
 import { vmcsRead } from '../src/cpu/vmx/vmcs.js';
 import { run, type Run } from './helpers/exec.js';
-import { IDT_BASE, GDT_BASE } from './helpers/harness.js';
+import { asm, CODE_BASE, GDT_BASE, IDT_BASE, makeCpu, type Harness } from './helpers/harness.js';
 import { compareOnRom } from './helpers/rom.js';
 import { vmxRom } from './helpers/vmx-rom.js';
-import { DATA, LABEL_INSN, LABEL_NEXT, PATH, HOST_RESUMED, program, rd, TSS, vmxReady, w } from './helpers/vmx.js';
+import {
+  DATA, ENTRY_FAILURE_GUEST_STATE, LABEL_INSN, LABEL_NEXT, PATH, HOST_RESUMED, program, rd, TSS, vmxReady, w,
+} from './helpers/vmx.js';
 
 const REASON = 0x4402, QUALIFICATION = 0x6400, LENGTH = 0x440c, INFO = 0x440e, GUEST_LINEAR = 0x640a,
   GUEST_RIP = 0x681e, GUEST_CR0 = 0x6800;
@@ -231,6 +233,14 @@ describe('I/O instructions (30)', () => {
     expectExit(outs, 30, IO_QUAL(1, false, true, false, false, 0x80), 2);
     expect(vmcsRead(outs.cpu, GUEST_LINEAR)).toBe(0x6100);
   });
+  it('REP INS/OUTS with a zero count exit all the same (25.1.3: the controls and ports decide, not the count)', () => {
+    const repOuts = 'mov dx, 0x80\nmov esi, 0x6000\nxor ecx, ecx\nguest_insn: rep outsb\nguest_next:';
+    expectExit(exitOf([uncond], repOuts), 30, IO_QUAL(1, false, true, true, false, 0x80), 2);
+    expectExit(exitOf(bitmaps(`mov byte [${IO_A + 0x10}], 1`), repOuts), 30, IO_QUAL(1, false, true, true, false, 0x80), 2);
+    const clear = exitOf(bitmaps(), repOuts);
+    expectNoExit(clear);
+    expect([clear.cpu.regs[ECX], clear.cpu.regs[ESI]]).toEqual([0, 0x6000]);
+  });
   it('I/O bitmaps: a set bit for any port touched exits; the unconditional control is then ignored', () => {
     const port80 = `mov byte [${IO_A + 0x10}], 1`;
     expectExit(exitOf(bitmaps(port80), 'guest_insn: out 0x80, al\nguest_next:'), 30, IO_QUAL(1, false, false, false, true, 0x80), 2);
@@ -381,6 +391,100 @@ describe('VM-entry controls of this slice', () => {
   });
 });
 
+describe('debug traps and VM exits (26 introduction, 27.3.4)', () => {
+  const G_RFLAGS = 0x6820, G_INTR = 0x4824, G_PENDING = 0x6822, INTR_INFO = 0x4404, BITMAP = 0x4004;
+  const DB_INTERCEPTED = w(BITMAP, 1 << 1), BS = 0x4000, ENABLED_BP = 0x1000, MOV_SS = 2;
+  const setTf = 'pushfd\nor dword [esp], 0x100\npopfd';
+  /** Guest DR7 `dr7` (with "load debug controls") and DR0 = `dr0` (DR0-DR3 are not switched). */
+  const breakpoint = (dr0: number | string, dr7: number): string[] => [`mov eax, ${dr0}\nmov dr0, eax`, w(0x681a, dr7),
+    'mov ebx, 0x4012\nvmread eax, ebx\nor eax, 4\nvmwrite ebx, eax'];
+  const WRITE_DWORD_AT_OUT = 0x000d0401, READ_BYTE = 0x00030401;
+  interface Traced extends Harness { hostExceptions: number[]; field: (encoding: number) => number }
+  /**
+   * Runs the host program to its end on the run loop (the per-instruction path that delivers
+   * debug traps), recording every exception raised outside the guest: none may reach the host.
+   */
+  function traced(writes: string[], guest: string, host = '', entry = 'vmlaunch'): Traced {
+    const code = asm(`${program(writes, guest, host, entry)}\njmp $`, 32, CODE_BASE);
+    const h = makeCpu('pm32', code);
+    vmxReady(h);
+    const hostExceptions: number[] = [];
+    h.cpu.events = { onException: (vector) => { if (!h.cpu.vmx.nonRoot) hostExceptions.push(vector); } };
+    const end = CODE_BASE + code.length - 2;
+    for (let n = 0; n < 1000 && h.cpu.eip !== end && hostExceptions.length === 0; n++) h.cpu.run(h.cpu.cycles + 50);
+    return { ...h, hostExceptions, field: (encoding) => vmcsRead(h.cpu, encoding) >>> 0 };
+  }
+  /** Reason, guest RIP as 'insn'/'next'/address, saved RFLAGS, interruptibility, pending debug exceptions. */
+  const saved = (t: Traced): Array<number | string> => {
+    const rip = t.field(GUEST_RIP);
+    return [t.field(REASON), rip === rd(t, LABEL_INSN) ? 'insn' : rip === rd(t, LABEL_NEXT) ? 'next' : rip,
+      t.field(G_RFLAGS), t.field(G_INTR), t.field(G_PENDING)];
+  };
+  /** Host code: once, resume the guest after the exiting instruction (RIP + instruction length). */
+  const RESUME_AFTER = `cmp dword [${OUT}], 0
+    jne resumed
+    mov dword [${OUT}], 1
+    mov ebx, 0x440c
+    vmread ecx, ebx
+    mov ebx, 0x681e
+    vmread eax, ebx
+    add eax, ecx
+    vmwrite ebx, eax
+    vmresume
+  resumed:`;
+
+  it('TF = 1: an exiting CPUID takes no single-step trap (pending debug exceptions 0, TF saved), none reaches the host', () => {
+    const t = traced([DB_INTERCEPTED], `${setTf}\nguest_insn: cpuid\nguest_next:`);
+    expect(saved(t)).toEqual([10, 'insn', 0x102, 0, 0]);
+    expect(t.hostExceptions).toEqual([]);
+  });
+  it('resumed after the CPUID, the next instruction single-steps: a #DB exit (BS) after it', () => {
+    const t = traced([DB_INTERCEPTED], `${setTf}\ncpuid\nguest_insn: nop\nguest_next:`, RESUME_AFTER);
+    expect(saved(t)).toEqual([0, 'next', 0x102, 0, 0]);
+    expect([t.field(INTR_INFO), t.field(QUALIFICATION)]).toEqual([0x80000301, BS]);
+    expect(t.hostExceptions).toEqual([]);
+  });
+  it('a data breakpoint hit by the instruction before an exiting one: its #DB comes first, at the exiting instruction', () => {
+    const t = traced([DB_INTERCEPTED, ...breakpoint(OUT, WRITE_DWORD_AT_OUT)], `mov [${OUT}], eax\nguest_insn: cpuid\nguest_next:`);
+    expect(saved(t)).toEqual([0, 'insn', 2, 0, 0]);
+    expect([t.field(INTR_INFO), t.field(QUALIFICATION)]).toEqual([0x80000301, 1]);
+  });
+  it('MOV SS, then an exiting CPUID: blocking by MOV SS and the traps it holds back are saved (BS with TF = 1)', () => {
+    const t = traced([DB_INTERCEPTED], `${setTf}\nmov ss, [g_ss]\nguest_insn: cpuid\nguest_next:\njmp $\ng_ss: dw 0x10`);
+    expect(saved(t)).toEqual([10, 'insn', 0x102, MOV_SS, BS]);
+    expect(t.hostExceptions).toEqual([]);
+  });
+  it('MOV SS reading a data breakpoint, then an exiting CPUID: B0 and "enabled breakpoint" saved', () => {
+    const t = traced([DB_INTERCEPTED, ...breakpoint('g_ss', READ_BYTE)], 'mov ss, [g_ss]\nguest_insn: cpuid\nguest_next:\njmp $\ng_ss: dw 0x10');
+    expect(saved(t)).toEqual([10, 'insn', 2, MOV_SS, ENABLED_BP | 1]);
+  });
+  it('an exiting instruction that read a data breakpoint (LMSW m16) did not complete: pending debug exceptions 0', () => {
+    const t = traced([DB_INTERCEPTED, w(0x6000, 8), w(0x6004, 0), `mov word [${OUT}], 0xb`, ...breakpoint(OUT, READ_BYTE)],
+      `guest_insn: lmsw [${OUT}]\nguest_next:`);
+    expect(saved(t)).toEqual([28, 'insn', 2, 0, 0]);
+    expect(t.hostExceptions).toEqual([]);
+  });
+  it('VMLAUNCH with TF = 1: no single-step trap after a successful entry nor after a VM-entry failure; VMfail traps', () => {
+    const launchTf = `${setTf}\nvmlaunch`;
+    const entered = traced([DB_INTERCEPTED], 'guest_insn: cpuid\nguest_next:', '', launchTf);
+    expect(saved(entered)).toEqual([10, 'insn', 2, 0, 0]);
+    expect(entered.hostExceptions).toEqual([]);
+    const failed = traced([w(G_RFLAGS, 0)], 'guest_insn: cpuid\nguest_next:', '', launchTf);
+    expect(failed.field(REASON)).toBe(ENTRY_FAILURE_GUEST_STATE >>> 0);
+    expect([rd(failed, PATH), failed.hostExceptions]).toEqual([HOST_RESUMED, []]);
+    const vmfail = traced([], 'guest_insn: cpuid\nguest_next:', '', `${setTf}\nvmresume`);
+    expect([vmfail.field(0x4400), vmfail.hostExceptions[0]]).toEqual([5, 1]); // #DB after VMRESUME (VMfailValid 5)
+  });
+  it('a TPR-below-threshold exit overtakes the debug traps of the TPR write: saved as pending debug exceptions', () => {
+    const APIC_PAGE = 0x60000, VAPIC = 0x61000;
+    const tpr = [...proc2(PROC2_VIRTUALIZE_APIC, PROC_TPR_SHADOW), w(0x2014, APIC_PAGE), w(0x2015, 0), w(0x2012, VAPIC),
+      w(0x2013, 0), w(0x401c, 3), `mov dword [${VAPIC + 0x80}], 0x50`, DB_INTERCEPTED];
+    const write = `guest_insn: mov byte [${APIC_PAGE + 0x80}], 0x20\nguest_next:`;
+    expect(saved(traced(tpr, `${setTf}\n${write}`))).toEqual([43, 'next', 0x102, 0, BS]);
+    expect(saved(traced([...tpr, ...breakpoint(APIC_PAGE + 0x80, 0x00010401)], write))).toEqual([43, 'next', 2, 0, ENABLED_BP | 1]);
+  });
+});
+
 // ---------------------------------------------------------------- the cases as ROMs, against Bochs
 
 /** A ROM case: VMCS set-up after FLAT_GUEST, the guest code (a VMCALL follows), what the host prints. */
@@ -393,34 +497,77 @@ interface RomCase {
   linear?: boolean;
   /** Host code after the exit was printed (prints more). */
   after?: string;
+  /** VMLAUNCH with RFLAGS.TF = 1. */
+  hostTf?: boolean;
 }
 const OR = (field: number, bits: number): string => `OR 0x${field.toString(16)}, 0x${(bits >>> 0).toString(16)}`;
 const W = (field: number, value: number | string): string => `W 0x${field.toString(16)}, ${value}`;
 const ROM_OUT = 0x41000;
 const hex8 = (v: number): string => (v >>> 0).toString(16).toUpperCase().padStart(8, '0');
 
+/** What the host prints of an exit: reason, qualification and instruction length (then the masked
+ * instruction information and the guest-linear address where the case asks). */
+const EXIT_PRINT = `  PRINT 0x4402
+  PRINT 0x6400
+  PRINT 0x440c
+  cmp dword [SHOW], 0
+  je .linear
+  mov ebx, 0x440e
+  vmread eax, ebx
+  and eax, [SHOW]
+  call hex
+.linear:
+  cmp dword [LIN], 0
+  je .next
+  PRINT 0x640a
+.next:`;
+
 /**
- * The ROM: per case FLAT_GUEST, the set-up, VMLAUNCH of the guest; the host prints the exit
- * reason, qualification and instruction length (then the masked instruction information and
- * the guest-linear address where asked) and goes on to the next case.
+ * The ROM: per case FLAT_GUEST (interruptibility and pending debug exceptions 0), the set-up, VMLAUNCH of the guest (with TF = 1 where asked); the
+ * host prints the exit (`print`) and goes on to the next case. RESUME in a case's `after` resumes
+ * the guest after the exiting instruction, and the host goes on after it once the next exit is printed.
  */
-function exitsRom(cases: RomCase[]): string {
+function exitsRom(cases: RomCase[], print = EXIT_PRINT): string {
   const body = cases.map((c, k) => `  FLAT_GUEST
+  W 0x4824, 0
+  W 0x6822, 0
 ${c.setup.map((l) => `  ${l}`).join('\n')}
   mov dword [SHOW], 0x${((c.info ?? 0) >>> 0).toString(16)}
   mov dword [LIN], ${c.linear ? 1 : 0}
+  mov dword [AT], g${k}
+  mov dword [HOST_TF], ${c.hostTf ? 0x100 : 0}
   RUN g${k}
 ${c.after ?? ''}`).join('\n');
   const guests = cases.map((c, k) => `g${k}:\n${c.guest}\n  vmcall`).join('\n');
   return vmxRom(`%define SHOW 0x41100
 %define LIN 0x41104
 %define NEXT 0x41108
+%define AT 0x4110c
+%define HOST_TF 0x41110
 %macro RUN 1
   W 0x681e, %1
   mov dword [NEXT], %%after
   mov eax, esp
   W 0x6c14, eax
+  pushfd
+  mov eax, [HOST_TF]
+  or [esp], eax
+  popfd
   vmlaunch
+  mov eax, 0xfa11fa11
+  call hex
+  call err
+%%after:
+%endmacro
+%macro RESUME 0
+  mov ebx, 0x440c
+  vmread ecx, ebx
+  mov ebx, 0x681e
+  vmread eax, ebx
+  add eax, ecx
+  vmwrite ebx, eax
+  mov dword [NEXT], %%after
+  vmresume
   mov eax, 0xfa11fa11
   call hex
   call err
@@ -440,20 +587,7 @@ zero_bitmaps:
 guest: ; FLAT_GUEST's start, replaced by each case's
 ${guests}
 host:
-  PRINT 0x4402
-  PRINT 0x6400
-  PRINT 0x440c
-  cmp dword [SHOW], 0
-  je .linear
-  mov ebx, 0x440e
-  vmread eax, ebx
-  and eax, [SHOW]
-  call hex
-.linear:
-  cmp dword [LIN], 0
-  je .next
-  PRINT 0x640a
-.next:
+${print}
   jmp [NEXT]
 rom_done:
 `);
@@ -488,6 +622,9 @@ const PRIMARY_CASES: RomCase[] = [
   { setup: [OR(0x4002, PROC_UNCOND_IO_EXITING)], guest: '  mov dx, 0x3f8\n  in eax, dx' },
   { setup: [OR(0x4002, PROC_UNCOND_IO_EXITING)], guest: '  mov dx, 0x1234\n  mov edi, 0x5000\n  mov ecx, 2\n  rep insw', linear: true },
   { setup: [OR(0x4002, PROC_UNCOND_IO_EXITING), W(0x6808 + 6, 0x100)], guest: '  mov dx, 0x80\n  mov esi, 0x6000\n  fs outsb', linear: true },
+  { setup: [OR(0x4002, PROC_UNCOND_IO_EXITING)], guest: '  mov dx, 0x80\n  mov esi, 0x6000\n  xor ecx, ecx\n  rep outsb', linear: true },
+  { setup: [OR(0x4002, PROC_IO_BITMAPS), W(0x2000, 0x50000), W(0x2002, 0x51000), 'call zero_bitmaps', 'mov byte [0x50010], 1'],
+    guest: '  mov dx, 0x80\n  mov edi, 0x5000\n  xor ecx, ecx\n  rep insb', linear: true },
   ...['out 0x80, al', 'out 0x81, al', 'mov dx, 0x7fff\n  in ax, dx', 'mov dx, 0xffff\n  in al, dx', 'mov dx, 0xffff\n  in ax, dx'].map((g) => ({
     setup: [OR(0x4002, PROC_IO_BITMAPS), W(0x2000, 0x50000), W(0x2002, 0x51000), 'call zero_bitmaps', 'mov byte [0x50010], 1', 'mov byte [0x51000], 1'],
     guest: `  ${g}`,
@@ -527,7 +664,8 @@ const PRIMARY_EXPECTED = [
   '00000020', '00000002', '0000001C', '00030030', '00000003', '0000001C', '000B0070', '00000004', '00041000',
   '0000001D', '00000007', '00000003', '0000001D', '00000316', '00000003', '0000001E', '00800040', '00000002',
   '0000001E', '03F8000B', '00000001', '0000001E', '12340039', '00000003', '00005000', '0000001E', '00800010',
-  '00000002', '00006100', '0000001E', '00800040', '00000002', '00000012', '00000000', '00000003', '0000001E',
+  '00000002', '00006100', '0000001E', '00800030', '00000002', '00006000', '0000001E', '00800038', '00000002', '00005000',
+  '0000001E', '00800040', '00000002', '00000012', '00000000', '00000003', '0000001E',
   '7FFF0009', '00000002', '00000012', '00000000', '00000003', '0000001E', 'FFFF0009', '00000002', '0000001F',
   '00000000', '00000002', '00000020', '00000000', '00000002', '00000012', '00000000', '00000003', '0000001F',
   '00000000', '00000002', '0000001F', '00000000', '00000002', '0000001F', '00000000', '00000002', '00000024',
@@ -571,3 +709,65 @@ const secondaryExpected = (sizeBit: number): string[] => [
 compareOnRom('secondary-control exits and INVEPT/INVVPID on a ROM', exitsRom(SECONDARY_CASES), secondaryExpected(0x800),
   { title: 'Bochs (Westmere model) agrees but for the GDTR/IDTR operand-size bit', expected: secondaryExpected(0),
     model: 'corei5_arrandale_m520' });
+
+/**
+ * Debug traps around instruction-caused exits (the unit cases of "debug traps and VM exits"): the
+ * host prints reason, qualification, interruption information, the guest RIP as an offset from
+ * the case's guest label, and the saved RFLAGS, interruptibility and pending debug exceptions.
+ */
+const DEBUG_PRINT = `  PRINT 0x4402
+  PRINT 0x6400
+  PRINT 0x4404
+  mov ebx, 0x681e
+  vmread eax, ebx
+  sub eax, [AT]
+  call hex
+  PRINT 0x6820
+  PRINT 0x4824
+  PRINT 0x6822`;
+/** Guest DR7 `dr7` with "load debug controls", DR0 `dr0` (not switched by VM entry). */
+const romBreakpoint = (dr0: number, dr7: number): string[] => [`mov eax, 0x${dr0.toString(16)}`, 'mov dr0, eax',
+  W(0x681a, `0x${dr7.toString(16)}`), OR(0x4012, 4), W(0x2802, 0), W(0x2803, 0)];
+const ROM_SS = ROM_OUT + 0x10, DB_INTERCEPTED = W(0x4004, 2), SET_TF = '  pushfd\n  or dword [esp], 0x100\n  popfd';
+const DEBUG_CASES: RomCase[] = [
+  { setup: [DB_INTERCEPTED], guest: `${SET_TF}\n  cpuid\n  nop`, after: '  RESUME' },
+  { setup: [DB_INTERCEPTED, ...romBreakpoint(ROM_OUT, 0x000d0401)], guest: `  mov [${ROM_OUT}], eax\n  cpuid` },
+  { setup: [DB_INTERCEPTED, `mov word [${ROM_SS}], 0x10`], guest: `${SET_TF}\n  mov ss, [${ROM_SS}]\n  cpuid` },
+  { setup: [DB_INTERCEPTED, `mov word [${ROM_SS}], 0x10`, ...romBreakpoint(ROM_SS, 0x00030401)], guest: `  mov ss, [${ROM_SS}]\n  cpuid` },
+  { setup: [DB_INTERCEPTED, W(0x6000, 8), W(0x6004, 0), `mov word [${ROM_OUT}], 0xb`, ...romBreakpoint(ROM_OUT, 0x00030401)],
+    guest: `  lmsw [${ROM_OUT}]` },
+  { setup: [DB_INTERCEPTED], guest: '  cpuid', hostTf: true },
+  { setup: [W(0x6820, 0)], guest: '  cpuid', hostTf: true },
+];
+/** One exit's seven host lines. */
+const debugRow = (...v: number[]): string[] => v.map(hex8);
+const DEBUG_EXPECTED = [
+  '00000000',
+  ...debugRow(10, 0, 0, 9, 0x102, 0, 0), // TF: the exiting CPUID takes no single-step trap
+  ...debugRow(0, 0x4000, 0x80000301, 12, 0x102, 0, 0), // resumed after it: the NOP single-steps
+  ...debugRow(0, 1, 0x80000301, 5, 2, 0, 0), // a data breakpoint before CPUID: #DB first, at CPUID
+  ...debugRow(10, 0, 0, 15, 0x102, 2, 0x4000), // TF, MOV SS, CPUID: MOV SS blocking, BS pending
+  ...debugRow(10, 0, 0, 6, 2, 2, 0x1001), // MOV SS reading a data breakpoint, CPUID: B0, enabled breakpoint
+  ...debugRow(28, 0xb0070, 0, 0, 2, 0, 0), // LMSW reads a data breakpoint and exits: nothing pending
+  ...debugRow(10, 0, 0, 0, 2, 0, 0), // VMLAUNCH with TF = 1: no trap, the guest's CPUID exits
+  ...debugRow(0x80000021, 0, 0, 0, 0, 0, 0), // a VM-entry failure with TF = 1: no trap in the host
+  '00000000',
+];
+compareOnRom('debug traps and instruction-caused exits on a ROM (Core Duo)', exitsRom(DEBUG_CASES, DEBUG_PRINT), DEBUG_EXPECTED);
+
+/** The TPR-below-threshold exit after a TPR write that hit debug traps (secondary controls: Bochs's Westmere model). */
+const TPR_SHADOW_SETUP = [OR(0x4002, PROC_SECONDARY | PROC_TPR_SHADOW), W(0x401e, PROC2_VIRTUALIZE_APIC), W(0x2014, 0x60000),
+  W(0x2015, 0), W(0x2012, 0x61000), W(0x2013, 0), W(0x401c, 3), 'mov dword [0x61080], 0x50', DB_INTERCEPTED];
+const TPR_WRITE = '  mov byte [0x60080], 0x20';
+const TPR_DEBUG_CASES: RomCase[] = [
+  { setup: TPR_SHADOW_SETUP, guest: `${SET_TF}\n${TPR_WRITE}` },
+  { setup: [...TPR_SHADOW_SETUP, ...romBreakpoint(0x60080, 0x00010401)], guest: TPR_WRITE },
+];
+const TPR_DEBUG_EXPECTED = [
+  '00000000',
+  ...debugRow(43, 0, 0, 16, 0x102, 0, 0x4000), // TF: the exit after the write, BS pending
+  ...debugRow(43, 0, 0, 7, 2, 0, 0x1001), // a data breakpoint on the write: B0, enabled breakpoint pending
+  '00000000',
+];
+compareOnRom('TPR-below-threshold exits overtaking debug traps on a ROM', exitsRom(TPR_DEBUG_CASES, DEBUG_PRINT), TPR_DEBUG_EXPECTED,
+  { title: 'Bochs (Westmere model) agrees', expected: TPR_DEBUG_EXPECTED, model: 'corei5_arrandale_m520' });

@@ -857,7 +857,7 @@ export class Cpu {
     this.prevEip = this.eip;
     if (this.slowMode) debugBeforeInsn(this);
     this.eip = (this.eip + i.len) >>> 0;
-    const guest = this.vmx.nonRoot;
+    const guest = this.vmx.nonRoot, transitions = this.vmx.transitions;
     i.exec(this, i);
     if (guest && this.vmx.nonRoot) guestInstructionDone(this); // the monitor trap flag
     if (this.noRetire) {
@@ -865,7 +865,9 @@ export class Cpu {
       return;
     }
     this.icount++;
-    if (this.slowMode || tf) debugAfterInsn(this, tf);
+    // An instruction that VM-exited did not complete, and a VM entry's own single-step trap does
+    // not happen (nor, after a VM-entry failure, in the host): no debug traps of its own.
+    if ((this.slowMode || tf) && this.vmx.transitions === transitions) debugAfterInsn(this, tf);
   }
   /** Decodes one instruction through linear fetches (page-crossing or uncacheable code). */
   private decodeAt(eip: number): Insn {

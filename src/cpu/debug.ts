@@ -8,7 +8,7 @@
 import { CR4_DE, CS, EXC_DB, RF, TF } from './constants.js';
 import type { Cpu } from './cpu.js';
 import { raiseException } from './interrupts.js';
-import { debugExits } from './vmx/events.js';
+import { debugExits, trapExitFirst } from './vmx/events.js';
 
 /** DR6 status bits. */
 export const DR6_BD = 1 << 13, DR6_BS = 1 << 14, DR6_BT = 1 << 15;
@@ -76,8 +76,8 @@ export function debugAfterInsn(cpu: Cpu, tfBefore: boolean): void {
   const bits = (cpu.debugTrap & ~DB_NO_STEP) | step;
   cpu.debugTrap = bits;
   if (bits === 0 || cpu.inhibitDebugAt === cpu.icount) return;
-  if (cpu.vmx.events.mtfPending) {
-    cpu.attention = true; // an MTF VM exit comes first; the traps become its pending debug exceptions (SDM 25.5.2)
+  if (trapExitFirst(cpu)) {
+    cpu.attention = true;
     return;
   }
   takeTraps(cpu, bits);

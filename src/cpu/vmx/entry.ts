@@ -175,5 +175,6 @@ export function enterGuest(cpu: Cpu, launch: boolean): void {
   cpu.nmiBlocked = (intr & BLOCK_NMI) !== 0;
   if (launch) setLaunched(cpu, cpu.vmx.vmcsPtr, true);
   cpu.vmx.nonRoot = true;
+  cpu.vmx.transitions++;
   startGuestEvents(cpu); // timer, NMI blocking, pending debug exceptions, event injection
 }

@@ -24,6 +24,7 @@ import {
 import {
   eventExit, EXIT_REASON_EXCEPTION_NMI, EXIT_REASON_EXTERNAL_INTERRUPT, EXIT_REASON_INTERRUPT_WINDOW,
   EXIT_REASON_MONITOR_TRAP_FLAG, EXIT_REASON_NMI_WINDOW, EXIT_REASON_PREEMPTION_TIMER, EXIT_REASON_TRIPLE_FAULT,
+  trapExit,
 } from './exit.js';
 import {
   BLOCK_MOV_SS, BLOCK_NMI, BLOCK_STI, G_ACTIVITY, G_INTERRUPTIBILITY, G_PENDING_DEBUG, G_PREEMPTION_TIMER, G_RFLAGS,
@@ -369,11 +370,17 @@ export function guestInterruptsWake(cpu: Cpu): boolean {
   return !ev.shutdown && ((cpu.flags & IF) !== 0 || (ev.pin & PIN_EXT_INT_EXITING) !== 0);
 }
 
-/** The MTF VM exit (25.5.2): debug traps it overtook are saved as pending debug exceptions (27.3.4). */
-function monitorTrapExit(cpu: Cpu): void {
-  const pending = pendingDebug(cpu.debugTrap);
-  boundaryExit(cpu, EXIT_REASON_MONITOR_TRAP_FLAG);
-  vmcsWrite(cpu, G_PENDING_DEBUG, pending);
+/** The MTF VM exit (25.5.2), trap-like. */
+const monitorTrapExit = (cpu: Cpu): void => trapExit(cpu, EXIT_REASON_MONITOR_TRAP_FLAG, 0);
+
+/**
+ * Whether a trap-like VM exit may come at this boundary before the debug traps of the instruction
+ * just done (a TPR-below-threshold exit after a TPR write, a pending MTF exit: 26.6.3 gives them
+ * priority over debug traps); the traps then wait for it, as pending debug exceptions if it
+ * happens (27.3.4).
+ */
+export function trapExitFirst(cpu: Cpu): boolean {
+  return cpu.vmx.nonRoot && (cpu.vmx.events.mtfPending || cpu.vmx.guest.tprPending !== 0);
 }
 
 /** An NMI with "NMI exiting" (25.2): reason 0, type NMI; NMIs are blocked once the exit completes (27.1). */
@@ -420,7 +427,7 @@ export function guestIret(cpu: Cpu): void {
 // ---------------------------------------------------------------- VM exits
 
 /** The pending debug exceptions field for debug traps `bits` (DR6 format) not yet delivered. */
-function pendingDebug(bits: number): number {
+export function pendingDebug(bits: number): number {
   const b = bits & PENDING_B;
   return b | (b !== 0 ? PENDING_ENABLED_BP : 0) | (bits & PENDING_BS);
 }

@@ -80,6 +80,13 @@ export class VmxState {
   vmcsPtr = INVALID_PTR;
   /** In VMX non-root operation: from a successful VM entry until the next VM exit (entry.ts). */
   nonRoot = false;
+  /**
+   * VM entries and VM exits (VM-entry failures included) so far. The per-instruction path compares
+   * it across one instruction: an instruction that enters or leaves the guest takes no debug
+   * traps of its own (SDM Vol. 3C 26 introduction; 25.1: an exiting instruction does not complete).
+   * Only differences matter, so it is not saved in snapshots.
+   */
+  transitions = 0;
   /** The running guest's translation and APIC-virtualization controls. */
   readonly guest = new GuestTranslation();
   /**
