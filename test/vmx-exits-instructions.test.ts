@@ -30,6 +30,8 @@ const REASON = 0x4402, QUALIFICATION = 0x6400, LENGTH = 0x440c, INFO = 0x440e, G
 const VMCALL = 18;
 /** Bitmap pages: I/O bitmaps A and B, MSR bitmaps. */
 const IO_A = 0x50000, IO_B = 0x51000, MSR_BITMAPS = 0x52000;
+/** Host code: the guest RIP moves past the exiting instruction (by the VM-exit instruction length). */
+const ADVANCE_GUEST_RIP = 'mov ebx, 0x440c\nvmread ecx, ebx\nmov ebx, 0x681e\nvmread eax, ebx\nadd eax, ecx\nvmwrite ebx, eax';
 /** Where guests store what they read. */
 const OUT = DATA + 0x200;
 
@@ -424,12 +426,7 @@ describe('debug traps and VM exits (26 introduction, 27.3.4)', () => {
   const RESUME_AFTER = `cmp dword [${OUT}], 0
     jne resumed
     mov dword [${OUT}], 1
-    mov ebx, 0x440c
-    vmread ecx, ebx
-    mov ebx, 0x681e
-    vmread eax, ebx
-    add eax, ecx
-    vmwrite ebx, eax
+    ${ADVANCE_GUEST_RIP}
     vmresume
   resumed:`;
 
@@ -560,12 +557,7 @@ ${c.after ?? ''}`).join('\n');
 %%after:
 %endmacro
 %macro RESUME 0
-  mov ebx, 0x440c
-  vmread ecx, ebx
-  mov ebx, 0x681e
-  vmread eax, ebx
-  add eax, ecx
-  vmwrite ebx, eax
+  ${ADVANCE_GUEST_RIP}
   mov dword [NEXT], %%after
   vmresume
   mov eax, 0xfa11fa11
