@@ -616,6 +616,7 @@ const WESTMERE_EVENTS_ROM = vmxRom(`%define NEXT 0x3000
   W 0x4824, 0
   W 0x4826, 0
   W 0x6822, 0
+  W 0x4004, 0
 %endmacro
 %macro GATE 2 ; vector, guest label
   mov eax, %2
@@ -809,6 +810,22 @@ const WESTMERE_EVENTS_ROM = vmxRom(`%define NEXT 0x3000
   W 0x6822, 0x4000
   W 0x4004, 1 << 1
   LAUNCH
+  ; 29 MTF after an injected interrupt with timer 0: the MTF exit comes first
+  CASE g_nop2
+  OR 0x4000, 1 << 6
+  OR 0x4002, 1 << 27
+  W 0x482e, 0
+  W 0x6820, 0x202
+  W 0x4016, 0x80000040
+  LAUNCH
+  ; 30 pending BS (TF = 1) with timer 0, #DB not intercepted: the #DB is delivered first, then the timer exits at the handler
+  CASE g_nop2
+  OR 0x4000, 1 << 6
+  W 0x482e, 0
+  W 0x6820, 0x102
+  W 0x6822, 0x4000
+  GATE 1, g_handler
+  LAUNCH
   jmp rom_done
 guest:
 g_nop2:
@@ -917,6 +934,8 @@ const westmereExpected = (intUnderMovSs: string[], shutdownPendingBs: string[]):
   ...row(8, 0, 0, 0, 0x00, 0, 2, 0), // shutdown: the NMI window exits
   ...row(10, 0, 0, 0, 0x53, 8, 0, 0), // shutdown with an injected NMI: active, NMIs blocked
   ...shutdownPendingBs, // shutdown with pending BS: ignored, the timer exits
+  ...row(37, 0, 0, 0, 0x52, 0, 0, 0), // MTF after an injected interrupt with timer 0: the MTF exit first
+  ...row(52, 0, 0, 0, 0x52, 0, 0, 0), // pending BS with timer 0: the #DB delivered first, the timer exits at its handler
   '00000000', // VMXOFF
 ];
 compareOnRom('MTF, preemption timer, virtual NMIs, pending debug exceptions, shutdown state on a ROM (Westmere)',
