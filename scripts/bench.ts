@@ -250,7 +250,8 @@ function recordSection(workloads: readonly Workload[], romFor: (w: Workload) => 
   return {
     method: `each run from a fresh machine (64 MiB) to the power-off port, timed whole by ${o.clock === 'wall' ? 'wall' : 'CPU'} time ` +
       '(machine built, ROM loaded, run; the trace written to a temporary file); record() and replay() with the default K and M; ' +
-      'the three ways interleaved, median of the runs',
+      'the three ways one after the other in each round, each round starting with another; seconds: the median of the rounds; ' +
+      'overhead and replay/plain: the median of the rounds\' ratios',
     workloads: out, seek,
   };
 }
@@ -266,7 +267,8 @@ function formatRecord(s: RecordSection, o: Options): string {
   const line = (cells: string[]): string => cells.map((x, c) => (c === 0 ? x.padEnd(widths[c]!) : x.padStart(widths[c]!))).join('  ');
   const out = [
     '',
-    `record/replay under the live environment (median of ${o.runs}, ${o.clock === 'wall' ? 'wall' : 'CPU'} time; targets: recording within 5% of plain, replay no slower):`,
+    `record/replay under the live environment (${o.runs} rounds, ${o.clock === 'wall' ? 'wall' : 'CPU'} time; seconds: medians; overhead, replay/plain: medians of each round's ratio;`,
+    '  targets: recording within 5% of plain, replay no slower):',
     line(head), ...rows.map(line),
     'bytes/input: the whole trace over its inputs; per input: a trace of the inputs alone over their number',
   ];
