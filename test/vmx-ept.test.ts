@@ -1,4 +1,4 @@
-// EPT, VPID and unrestricted guests (SDM Vol. 3C 28.2, 28.3, 25.6 "unrestricted guest", 26.3):
+// EPT and VPID (SDM Vol. 3C 28.2, 28.3; unrestricted guests: vmx-unrestricted.test.ts):
 // a ring-0 host fills VMCS A through VMWRITE and launches the flat guest of helpers/vmx.ts with
 // "enable EPT" and an identity EPT at EPT_PML4 (4-KiB pages for the first 2 MiB, a 2-MiB page
 // above); each case changes EPT entries, runs a guest access, and checks the exit reason, the
@@ -6,21 +6,19 @@
 // check which TLB entries VM entries, exits, INVEPT and INVVPID keep.
 
 import { describe, expect, it } from 'vitest';
-import { CR0_PE, CR0_PG, CS, ECX } from '../src/cpu/constants.js';
+import { ECX } from '../src/cpu/constants.js';
 import { invalidateEpt, invalidateVpid, TLB_GLOBAL, TLB_SUP } from '../src/cpu/paging.js';
-import { CONTROL_MUST1, EPT_AD_FLAGS, EPT_VPID_CAP, validEptp } from '../src/cpu/vmx/capabilities.js';
-import {
-  PROC, PROC2_EPT, PROC2_UNRESTRICTED_GUEST, PROC2_VPID, PROC_SECONDARY,
-} from '../src/cpu/vmx/controls.js';
+import { EPT_AD_FLAGS, EPT_VPID_CAP, validEptp } from '../src/cpu/vmx/capabilities.js';
+import { PROC2_VPID } from '../src/cpu/vmx/controls.js';
 import { vmcsRead } from '../src/cpu/vmx/vmcs.js';
 import { run } from './helpers/exec.js';
 import {
-  eptControls, eptRun, EPTP, EPTP_AD, EPT_PD, EPT_PDPT, EPT_PML4, EPT_PT, FRAME_A, FRAME_B, identityEpt, leafOf, PAGE, RWX, setLeaf, WB,
+  eptRun, EPTP, EPTP_AD, EPT_PD, EPT_PDPT, EPT_PML4, EPT_PT, FRAME_A, FRAME_B, leafOf, PAGE, RWX, setLeaf, WB,
 } from './helpers/ept.js';
 import { eptOn, eptRom, leafRom } from './helpers/ept-rom.js';
 import { compareOnRom } from './helpers/rom.js';
 import type { Harness } from './helpers/harness.js';
-import { DATA, EXITS, LABEL_INSN, program, rd, vmxReady, w } from './helpers/vmx.js';
+import { DATA, EXITS, LABEL_INSN, rd, vmxReady, w } from './helpers/vmx.js';
 
 /** A page directory for the guest alone (one 4-MiB identity page, accessed flag clear). */
 const GUEST_PD = 0x24000;
@@ -240,53 +238,6 @@ describe('VPID: tagged TLB entries, INVEPT, INVVPID', () => {
     e.cpu.reset();
     e.cpu.restoreState(copy);
     expect(e.cpu.saveState()).toEqual(s);
-  });
-});
-
-describe('unrestricted guest (real mode and unpaged protected mode under EPT)', () => {
-  /** A real-mode guest at CS 1000H (base 10000H) running the 16-bit code at `guest16`. */
-  const REAL_GUEST = [
-    'mov eax, cr0', `and eax, ~${(CR0_PE | CR0_PG) >>> 0}`, 'mov ebx, 0x6800', 'vmwrite ebx, eax',
-    ...[0, 1, 2, 3, 4, 5].flatMap((s) => [w(0x0800 + 2 * s, s === CS ? 0x1000 : 0), w(0x6806 + 2 * s, s === CS ? 0x10000 : 0),
-      w(0x4800 + 2 * s, 0xffff), w(0x4814 + 2 * s, s === CS ? 0x9b : 0x93)]),
-    w(0x681e, 'guest16 - 0x10000'), w(0x681c, 0x7000),
-  ];
-  const realRun = (code16: string, setup?: (h: Harness) => void, proc2 = PROC2_UNRESTRICTED_GUEST) =>
-    eptRun(`guest_insn: jmp $\nbits 16\nguest16:\n${code16}\nbits 32\nguest_next:`, setup, { proc2, writes: REAL_GUEST });
-  it('a real-mode guest reads through the EPT (linear = guest-physical) and exits on CPUID', () => {
-    const e = realRun(`mov ax, ${PAGE >> 4}\nmov ds, ax\nmov ecx, [0]\ncpuid`, setLeaf(PAGE, FRAME_A | WB | RWX));
-    expect(e.reason).toBe(10);
-    expect(e.cpu.regs[ECX] >>> 0).toBe(0xaaaaaaaa);
-    expect(vmcsRead(e.cpu, 0x6800) & (CR0_PE | CR0_PG)).toBe(0);
-    expect(vmcsRead(e.cpu, 0x0802)).toBe(0x1000);
-  });
-  it('an EPT violation in real mode reports the linear address (segment base + offset)', () => {
-    const e = realRun(`mov ax, ${PAGE >> 4}\nmov ds, ax\nmov byte [0x33], 1`, setLeaf(PAGE, PAGE | WB | 5));
-    expect([e.reason, e.qualification, e.gpa, e.linear]).toEqual([48, 0x1aa, PAGE + 0x33, PAGE + 0x33]);
-  });
-  it('the guest enters protected mode (MOV CR0 sets PE, far jump) and unpaged protected mode runs under EPT', () => {
-    const e = realRun('mov eax, cr0\nor al, 1\nmov cr0, eax\njmp dword 0x08:pm\nbits 32\npm: mov ax, 0x10\nmov ds, ax\n' +
-      `mov ecx, [${PAGE}]\ncpuid\nbits 16`, setLeaf(PAGE, FRAME_B | WB | RWX));
-    expect(e.reason).toBe(10);
-    expect(vmcsRead(e.cpu, 0x6800) & (CR0_PE | CR0_PG)).toBe(CR0_PE);
-    expect([vmcsRead(e.cpu, 0x0802), e.cpu.regs[ECX] >>> 0]).toEqual([8, 0xbbbbbbbb]);
-  });
-  it('a protected-mode guest may clear PG and PE when unrestricted', () => {
-    const e = eptRun(`mov eax, cr0\nand eax, 0x7fffffff\nmov cr0, eax\nguest_insn: cpuid\nguest_next:`, () => {}, { proc2: PROC2_UNRESTRICTED_GUEST });
-    expect(e.reason).toBe(10);
-    expect(vmcsRead(e.cpu, 0x6800) & CR0_PG).toBe(0);
-  });
-  it('without "unrestricted guest", clearing CR0.PG in the guest is #GP(0)', () => {
-    const r = run('pm32', program(eptControls(PROC2_EPT), 'mov eax, cr0\nand eax, 0x7fffffff\nguest_insn: mov cr0, eax\nguest_next:'), (h) => {
-      vmxReady(h);
-      identityEpt(h);
-    });
-    expect([r.vector, r.errorCode, r.cpu.vmx.nonRoot]).toEqual([13, 0, true]);
-  });
-  it('VM entry refuses "unrestricted guest" without "enable EPT" (VMfailValid 7)', () => {
-    const r = run('pm32', program([w(0x4002, CONTROL_MUST1[PROC] | PROC_SECONDARY), w(0x401e, PROC2_UNRESTRICTED_GUEST)],
-      'guest_insn: cpuid\nguest_next:', '', 'vmlaunch\nmov edi, 0x4400\nvmread esi, edi'), vmxReady);
-    expect(r.cpu.regs[6]).toBe(7);
   });
 });
 

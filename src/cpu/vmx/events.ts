@@ -192,7 +192,8 @@ function inject(cpu: Cpu, injection: number): void {
 export function startVectoring(cpu: Cpu, vector: number, type: number, errorCode: number, hasError: boolean,
   length: number, faultRf: boolean): void {
   const ev = cpu.vmx.events;
-  ev.vectoring = interruptionInfo(vector, type, hasError && type === EV_EXCEPTION);
+  // Real mode pushes no error code: bit 11 is then 0 (27.2.3).
+  ev.vectoring = interruptionInfo(vector, type, hasError && type === EV_EXCEPTION && cpu.protectedMode);
   ev.vectoringError = errorCode;
   ev.vectoringLength = length;
   ev.vectoringRf = faultRf;
@@ -265,9 +266,11 @@ function exceptionExit(cpu: Cpu, vector: number, type: number, errorCode: number
   const rf = !software && isFault(vector);
   // Incurring an exception ends blocking by STI or MOV SS (26.6.1).
   cpu.shadowAt = cpu.inhibitDebugAt = -1;
+  // Bit 11 (error code valid) is always 0 in real-address mode, which pushes no error code (27.2.2).
+  const pushesError = hasError && cpu.protectedMode;
   eventExit(cpu, EXIT_REASON_EXCEPTION_NMI, qualification, software ? cpu.prevEip : cpu.eip);
-  vmcsWrite(cpu, X_INTERRUPTION_INFO, interruptionInfo(vector, type, hasError) | (unblocked ? INFO_NMI_UNBLOCKED : 0));
-  if (hasError) vmcsWrite(cpu, X_INTERRUPTION_ERROR, errorCode);
+  vmcsWrite(cpu, X_INTERRUPTION_INFO, interruptionInfo(vector, type, pushesError) | (unblocked ? INFO_NMI_UNBLOCKED : 0));
+  if (pushesError) vmcsWrite(cpu, X_INTERRUPTION_ERROR, errorCode);
   if (software) vmcsWrite(cpu, X_INSTRUCTION_LENGTH, length);
   if (rf) vmcsWrite(cpu, G_RFLAGS, vmcsRead(cpu, G_RFLAGS) | RF);
 }
