@@ -48,7 +48,7 @@ function recordArgs(image: string, r: GuestRun, out: string): string[] {
   return [
     'record', relative(process.cwd(), image), '--load', r.load, ...(r.at === undefined ? [] : ['--at', r.at]),
     ...(r.mem === undefined ? [] : ['--mem', String(r.mem)]), '--max-insns', String(r.maxInsns ?? 100_000_000),
-    ...(r.vmx === true ? ['--vmx'] : []), '--env', 'live',
+    ...(r.vmx === false ? ['--no-vmx'] : []), '--env', 'live',
     '--checkpoint-every', String(CHECKPOINT_EVERY), '--snapshot-every', String(SNAPSHOT_EVERY), '-o', relative(process.cwd(), out),
   ];
 }

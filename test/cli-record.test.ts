@@ -66,7 +66,7 @@ describe('trapdiff record, trace-info, replay', () => {
     const r = cliInProcess('trace-info', at('live1.trace'));
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^trace .*live1\.trace: \d+ bytes, complete; format 1, recorded by trapdiff \d+\.\d+\.\d+\n/);
-    expect(r.stdout).toMatch(/\nimage: .*live\.rom \(sha256 [0-9a-f]{64}\), loader bios, 2 MiB, VMX off\n/);
+    expect(r.stdout).toMatch(/\nimage: .*live\.rom \(sha256 [0-9a-f]{64}\), loader bios, 2 MiB, VMX on\n/);
     expect(r.stdout).toMatch(/\nenv: live, 100000000 cycles\/s, clockSyncCycles \d+\n/);
     expect(r.stdout).toMatch(/\noptions: checkpoint every 10000, snapshot every 50000, max-insns none\n/);
     expect(r.stdout).toMatch(/\nrun: \d+ instructions, stop exit \(exit code 33\)\n/);

@@ -38,7 +38,7 @@ describe('trapdiff CLI in-process', () => {
     [['run', 'x', '--max-insns'], /^trapdiff: run: option --max-insns needs a value\n$/],
     [['run', 'x', '--json', '--json'], /given twice/],
     [['run', 'x', '--json=1'], /takes no value/],
-    [['run', 'x', '--vmx=1'], /takes no value/],
+    [['run', 'x', '--no-vmx=1'], /takes no value/],
     [['run', 'x', '--env', 'host'], /--env must be one of deterministic, live/],
     [['run', 'x', '--max-insns', '-5'], /--max-insns must be an integer .* not '-5'/],
     [['run', 'x', '--max-insns', '1e6'], /--max-insns must be an integer/],
@@ -76,14 +76,14 @@ describe('trapdiff CLI in-process', () => {
     expect(r.status).toBe(33);
   });
 
-  it('--vmx offers VMX: the corpus hypervisor launches its guest; without it, CPUID says no VMX', () => {
+  it('the machine offers VMX by default: the corpus hypervisor launches its guest; with --no-vmx CPUID says no VMX', () => {
     const hypervisor = join(ROOT, 'corpus/hypervisor/hypervisor.rom');
-    const on = cliInProcess('run', hypervisor, '--vmx');
+    const on = cliInProcess('run', hypervisor);
     expect(on.stdout).toContain('exit 10 cpuid leaf 40000000\n');
     expect(on.stdout).toContain('hypervisor: VMX off\n');
     expect(on.status).toBe(33);
-    const off = cliInProcess('run', hypervisor);
-    expect(off.stdout).toBe('hypervisor: start\nhypervisor: no VMX (CPUID.1:ECX.VMX = 0); run with --vmx\n');
+    const off = cliInProcess('run', hypervisor, '--no-vmx');
+    expect(off.stdout).toBe('hypervisor: start\nhypervisor: no VMX (CPUID.1:ECX.VMX = 0)\n');
     expect(off.status).toBe(35);
   });
 

@@ -21,6 +21,7 @@ import {
 import { FIELDS, T_EXIT_INFO, W16, W32, W64, WNAT } from '../src/cpu/vmx/fields.js';
 import { FIELD_OFFSET, VMCS_LAUNCH_OFFSET, VMCS_LAYOUT_SIZE, fieldIndex } from '../src/cpu/vmx/vmcs.js';
 import { INVALID_PTR } from '../src/cpu/vmx/state.js';
+import { createMachine } from '../src/machine/machine.js';
 import { run, type Run } from './helpers/exec.js';
 import type { Harness } from './helpers/harness.js';
 import { enterRing3 } from './helpers/idt.js';
@@ -76,10 +77,11 @@ function fault(insn: string, o: Opts = {}): number {
 }
 
 describe('enabling VMX', () => {
-  it('CPUID.1:ECX.VMX is set where the machine offers VMX, clear elsewhere; CR4.VMXE is an implemented bit', () => {
-    const r = run('pm32', 'mov eax, 1\ncpuid', (h) => { h.cpu.vmx.supported = true; });
-    expect(r.cpu.regs[ECX] & FEAT_ECX_VMX).toBe(FEAT_ECX_VMX);
-    expect(run('pm32', 'mov eax, 1\ncpuid').cpu.regs[ECX] & FEAT_ECX_VMX).toBe(0);
+  it('CPUID.1:ECX.VMX is set where the machine offers VMX (by default), clear elsewhere; CR4.VMXE is an implemented bit', () => {
+    expect(run('pm32', 'mov eax, 1\ncpuid').cpu.regs[ECX] & FEAT_ECX_VMX).toBe(FEAT_ECX_VMX);
+    expect(run('pm32', 'mov eax, 1\ncpuid', (h) => { h.cpu.vmx.supported = false; }).cpu.regs[ECX] & FEAT_ECX_VMX).toBe(0);
+    expect(createMachine({ memMiB: 1 }).cpu.vmx.supported).toBe(true);
+    expect(createMachine({ memMiB: 1, vmx: false }).cpu.vmx.supported).toBe(false);
     expect(CR4_IMPLEMENTED & CR4_VMXE).toBe(CR4_VMXE);
   });
   it('VMXON succeeds with CR0/CR4 fixed bits, FEATURE_CONTROL locked and enabled, a good region', () => {

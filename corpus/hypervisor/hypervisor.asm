@@ -9,7 +9,7 @@
 ; cpuid ..."), emulates the instruction, advances the guest's RIP by the VM-exit instruction
 ; length and resumes it with VMRESUME; on the HLT exit it leaves VMX operation and ends the run:
 ; isa-debug-exit 0x10 (status 33), then Bochs's shutdown port. Without VMX it says so and ends
-; with isa-debug-exit 0x11 (status 35). Run it with `npx trapdiff run corpus/hypervisor/hypervisor.rom --vmx`.
+; with isa-debug-exit 0x11 (status 35). Run it with `npx trapdiff run corpus/hypervisor/hypervisor.rom`.
 ;
 ; Memory: GDT 1000H, TSS 4000H, host stack below 8000H, page directory 20000H, VMXON region
 ; 30000H, VMCS 31000H, I/O bitmaps A 32000H and B 33000H, guest data 50000H, guest stack below 70000H.
@@ -550,7 +550,7 @@ finish:
     jmp .halt
 
 msg_start:           db "hypervisor: start", 10, 0
-msg_no_vmx:          db "hypervisor: no VMX (CPUID.1:ECX.VMX = 0); run with --vmx", 10, 0
+msg_no_vmx:          db "hypervisor: no VMX (CPUID.1:ECX.VMX = 0)", 10, 0
 msg_fc_off:          db "hypervisor: VMX disabled by IA32_FEATURE_CONTROL", 0
 msg_vmxon_failed:    db "hypervisor: VMXON failed", 0
 msg_vmclear_failed:  db "hypervisor: VMCLEAR failed", 0

@@ -10,7 +10,7 @@
 //     "image": "hello-bios.rom",             // beside guest.json
 //     "load": "bios" | "multiboot" | "flat",
 //     "at": "0x100000", "mem": 16, "maxInsns": 1000000,   // optional, as the run options
-//     "vmx": true,                           // optional: the machine offers VMX (run --vmx)
+//     "vmx": false,                          // optional: the machine without VMX (run --no-vmx)
 //     "bochs": true,                         // optional: the corpus test also runs it on Bochs
 //                                            // (Core Duo with VMX; skipped where absent): same debug output
 //     "expect": {                            // every field optional
@@ -80,7 +80,7 @@ export function readGuest(dir: string): Guest {
 
 /** Runs one entry of a guest on a fresh deterministic machine. */
 export function runGuest(g: Guest, r: GuestRun): RunResult {
-  const m = createMachine({ memMiB: r.mem, vmx: r.vmx === true });
+  const m = createMachine({ memMiB: r.mem, vmx: r.vmx !== false });
   m.load(readFileSync(join(g.dir, r.image)), r.load, r.at === undefined ? {} : { at: parseUint('at', r.at, 0xffffffff) });
   return m.run({ maxInsns: r.maxInsns ?? 100_000_000 });
 }

@@ -1,5 +1,5 @@
 // What the commands that run a guest share (`run`, `record`): the machine options
-// (--load/--at/--mem/--max-insns/--env/--vmx) parsed into one MachineSetup with the image read
+// (--load/--at/--mem/--max-insns/--env/--no-vmx) parsed into one MachineSetup with the image read
 // and its loader chosen; the guest's output streamed to stdout line by line; and the progress
 // line on stderr (rewritten in place on a terminal, one line per report with --progress).
 
@@ -10,11 +10,11 @@ import { DEFAULT_MEM_MIB, MAX_MEM_MIB, type MachineOptions } from '../machine/ma
 import { parseChoice, parseUint, UserError, type ParsedArgs } from './args.js';
 import type { CliIo } from './main.js';
 
-export const MACHINE_USAGE = '[--load bios|multiboot|flat] [--at ADDR] [--mem MiB] [--max-insns N] [--env deterministic|live] [--vmx]';
+export const MACHINE_USAGE = '[--load bios|multiboot|flat] [--at ADDR] [--mem MiB] [--max-insns N] [--env deterministic|live] [--no-vmx]';
 
 /** The machine options, for a command's parseArgs spec. */
 export const MACHINE_SPEC = {
-  load: 'string', at: 'string', mem: 'string', 'max-insns': 'string', env: 'string', vmx: 'boolean',
+  load: 'string', at: 'string', mem: 'string', 'max-insns': 'string', env: 'string', 'no-vmx': 'boolean',
 } as const;
 
 /** Largest image file read: beyond any loader's reach (128 KiB ROM, a kernel in 3 GiB of RAM is unusual). */
@@ -60,7 +60,7 @@ export function machineSetup(p: ParsedArgs, path: string): MachineSetup {
     // --at only means something to the flat loader, so it selects it when --load is absent.
     load: load ?? (at !== undefined ? 'flat' : sniffLoader(image, basename(path))),
     loadOptions: at === undefined ? {} : { at },
-    memMiB, maxInsns, env, vmx: p.flags.has('vmx'),
+    memMiB, maxInsns, env, vmx: !p.flags.has('no-vmx'),
   };
 }
 

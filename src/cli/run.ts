@@ -1,7 +1,7 @@
 // `trapdiff run IMAGE [--load bios|multiboot|flat] [--at ADDR] [--mem MiB] [--max-insns N]
-//                    [--env deterministic|live] [--vmx] [--json] [--progress]`
+//                    [--env deterministic|live] [--no-vmx] [--json] [--progress]`
 //
-// Runs one image to its end, on the Core Duo without VMX unless --vmx offers it (CPUID.1:ECX.VMX,
+// Runs one image to its end, on the Core Duo with VMX unless --no-vmx takes it away (CPUID.1:ECX.VMX,
 // CR4.VMXE, the VMX MSRs: the machine option `vmx`, docs/VMX.md). The guest's port 0xE9 and COM1 output streams to stdout as it
 // comes, line by line per source (with --json stdout holds only the result object); a report
 // goes to stderr.

@@ -63,11 +63,15 @@ export interface MachineOptions {
   onSerialOutput?: (com: number, byte: number) => void;
   /** The device set (default: the PC devices of src/machine/devices). */
   createDevices?: CreateDevices;
-  /** Offer VT-x (CPUID.VMX, CR4.VMXE, the VMX MSRs): off by default while VM entry is missing (docs/VMX.md). */
+  /**
+   * Offer VT-x (CPUID.1:ECX.VMX, CR4.VMXE, the VMX MSRs): on by default, as the T2400 has it
+   * (DEFAULT_VMX); false gives the same CPU without VMX (docs/VMX.md).
+   */
   vmx?: boolean;
 }
 
 export const DEFAULT_MEM_MIB = 64;
+export const DEFAULT_VMX = true;
 export const MAX_MEM_MIB = 3072;
 export const MAX_POST_CODES = 65536;
 /** Longest CPU slice in cycles: bounds how late a progress report or stop request is seen. */
@@ -146,7 +150,7 @@ export class Machine {
     }
     this.clockSyncAt = period;
     const cpu = (this.cpu = new Cpu(this.mem, this.io));
-    cpu.vmx.supported = opts.vmx ?? false;
+    cpu.vmx.supported = opts.vmx ?? DEFAULT_VMX;
     const ctx: MachineContext = {
       env: this.env,
       now: () => cpu.cycles,

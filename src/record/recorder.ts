@@ -9,7 +9,7 @@
 import { DeterministicEnv, LiveEnv, type Env } from '../machine/env.js';
 import { UserError } from '../machine/errors.js';
 import type { LoaderKind, LoadOptions } from '../machine/loaders/index.js';
-import { DEFAULT_MEM_MIB, type Machine, type RunResult } from '../machine/machine.js';
+import { DEFAULT_MEM_MIB, DEFAULT_VMX, type Machine, type RunResult } from '../machine/machine.js';
 import { TRAPDIFF_VERSION } from '../version.js';
 import {
   TRACE_FORMAT_VERSION, type EndEvent, type TraceEvent, type TraceFile, type TraceHeader,
@@ -113,7 +113,7 @@ export function record(opts: RecordOptions): RecordResult {
     format: TRACE_FORMAT_VERSION,
     trapdiffVersion: TRAPDIFF_VERSION,
     machine: {
-      memMiB: opts.memMiB ?? DEFAULT_MEM_MIB, vmx: opts.vmx ?? false, loader: opts.loader,
+      memMiB: opts.memMiB ?? DEFAULT_MEM_MIB, vmx: opts.vmx ?? DEFAULT_VMX, loader: opts.loader,
       imageName: opts.imageName, imageSha256: sha256Hex(opts.image), loadOptions: { ...opts.loadOptions },
     },
     env: { ...envShape(inner) },

@@ -18,7 +18,6 @@ export const VMXON = 0x30000, VMCS_A = 0x31000, VMCS_B = 0x32000, DATA = 0x40000
 /** Identity-mapped 4-MiB page, paging and CR0.NE on, VMX enabled by FEATURE_CONTROL, regions stamped. */
 export function vmxReady(h: Harness): void {
   const { cpu, mem } = h;
-  cpu.vmx.supported = true;
   mem.view.setUint32(PD, 0x87, true); // present, writable, user, 4 MiB
   cpu.cr3 = PD;
   cpu.cr4 = CR4_PSE | CR4_VMXE;

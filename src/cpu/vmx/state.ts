@@ -68,10 +68,10 @@ export class GuestTranslation {
 export class VmxState {
   /**
    * The model offers VMX: CPUID.1:ECX.VMX, a settable CR4.VMXE and the VMX capability MSRs. A
-   * machine option (MachineOptions.vmx), not state: off by default while VM entry and VM exits
-   * are not implemented (docs/VMX.md), so that CPUID reports exactly what the CPU does.
+   * machine option (MachineOptions.vmx), not state: on, as the Core Duo T2400 has VT-x; off, the
+   * same CPU without it (docs/VMX.md).
    */
-  supported = false;
+  supported = true;
   /** In VMX operation: from a successful VMXON until VMXOFF or RESET. */
   on = false;
   /** Physical address of the VMXON region while in VMX operation, else INVALID_PTR. */
