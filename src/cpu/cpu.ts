@@ -51,6 +51,9 @@ export class CpuFault {
 }
 export const FAULT = new CpuFault();
 
+/** The physical address mask in A20M mode: address bit 20 forced to 0. */
+const A20M_MASK = ~(1 << 20);
+
 /** Internal sentinel: block decoding reached a page end or the CS limit. */
 const END_OF_BLOCK = { endOfBlock: true };
 
@@ -70,6 +73,8 @@ export interface CpuState {
   cpl: number; seg: number[]; segBase: number[]; segLimit: number[]; segAr: number[];
   gdtr: number[]; idtr: number[]; msrs: Array<[number, string]>; tscOffset: string;
   monitorArmed?: boolean;
+  /** Absent in snapshots older than the field (the gate was then what a20Mask shows). */
+  a20Gate?: boolean;
   a20Mask: number; icount: number; extraCycles: number; halted: boolean; shutdown: boolean;
   intrLine: boolean; nmiPending: boolean; nmiBlocked: boolean; shadowAt: number;
   inhibitDebugAt: number; debugTrap: number;
@@ -113,7 +118,12 @@ export class Cpu {
   tscOffset = 0n;
   /** MONITOR armed the address-range monitor; MWAIT disarms it (exec/system.ts, docs/CPU-MODEL.md). */
   monitorArmed = false;
-  /** Physical address mask (int32): bit 20 cleared while the A20 gate is disabled, else -1. */
+  /** The A20 gate as the machine drives it (port 92H, the 8042): false asserts A20M#. */
+  a20Gate = true;
+  /**
+   * Physical address mask (int32): bit 20 cleared in A20M mode, else -1. A20M mode is the gate
+   * disabled outside VMX operation: VMX operation blocks A20M (SDM 23.8), VMXOFF re-enables it.
+   */
   a20Mask = -1;
   /** VMX operation, VMXON region and current-VMCS pointer (vmx/). */
   readonly vmx = new VmxState();
@@ -249,6 +259,19 @@ export class Cpu {
     flushTlb(this, false);
     this.flushCodeCache();
     this.updateMode();
+  }
+
+  /** The A20 gate line (the machine's port 92H and 8042 output port drive it). */
+  setA20Gate(enabled: boolean): void {
+    this.a20Gate = enabled;
+    this.updateA20M();
+  }
+  /** A20M mode from the gate and VMX operation (SDM 23.8; VMXON blocks A20M, VMXOFF unblocks it). */
+  updateA20M(): void {
+    const mask = this.a20Gate || this.vmx.on ? -1 : A20M_MASK;
+    if (this.a20Mask === mask) return;
+    this.a20Mask = mask;
+    flushTlb(this, false);
   }
 
   // ---------------------------------------------------------------- registers
@@ -970,7 +993,7 @@ export class Cpu {
       seg: Array.from(this.seg), segBase: Array.from(this.segBase), segLimit: Array.from(this.segLimit),
       segAr: Array.from(this.segAr), gdtr: [this.gdtrBase, this.gdtrLimit], idtr: [this.idtrBase, this.idtrLimit],
       msrs: [...this.msrs].map(([k, v]): [number, string] => [k, v.toString()]), tscOffset: this.tscOffset.toString(),
-      monitorArmed: this.monitorArmed, a20Mask: this.a20Mask, icount: this.icount, extraCycles: this.extraCycles,
+      monitorArmed: this.monitorArmed, a20Gate: this.a20Gate, a20Mask: this.a20Mask, icount: this.icount, extraCycles: this.extraCycles,
       halted: this.halted, shutdown: this.shutdown, intrLine: this.intrLine, nmiPending: this.nmiPending,
       nmiBlocked: this.nmiBlocked, shadowAt: this.shadowAt, inhibitDebugAt: this.inhibitDebugAt,
       debugTrap: this.debugTrap, tlb, vmx: this.vmx.save(),
@@ -995,6 +1018,7 @@ export class Cpu {
     for (const [k, v] of s.msrs) this.msrs.set(k, BigInt(v));
     this.tscOffset = BigInt(s.tscOffset);
     this.monitorArmed = s.monitorArmed ?? false; // absent in snapshots older than the field
+    this.a20Gate = s.a20Gate ?? s.a20Mask === -1;
     this.a20Mask = s.a20Mask;
     this.icount = s.icount;
     this.extraCycles = s.extraCycles;

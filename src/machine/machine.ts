@@ -3,7 +3,6 @@
 // the devices that are due, and skips idle time while the CPU is halted waiting for an interrupt.
 
 import { Cpu } from '../cpu/cpu.js';
-import { flushTlb } from '../cpu/paging.js';
 import type { CreateDevices, Device, DeviceStop, InterruptController, MachineContext } from './device.js';
 import { createDevices as defaultDevices } from './devices/index.js';
 import { DeterministicEnv, LiveEnv, type Env } from './env.js';
@@ -76,7 +75,6 @@ export const MAX_MEM_MIB = 3072;
 export const MAX_POST_CODES = 65536;
 /** Longest CPU slice in cycles: bounds how late a progress report or stop request is seen. */
 const SLICE_CYCLES = 1 << 22;
-const A20_OFF_MASK = ~(1 << 20);
 /**
  * A CPU halted with IF=1 this long in virtual time without being woken counts as stopped: its
  * timers still tick, but nothing it has unmasked fires (a guest waiting longer is taken as stuck).
@@ -204,12 +202,9 @@ export class Machine {
     return loadImage(this, image, kind, opts);
   }
 
-  /** The A20 gate: the CPU masks physical address bit 20 while it is disabled. */
+  /** The A20 gate: the CPU masks physical address bit 20 while it is disabled (outside VMX operation). */
   private setA20(enabled: boolean): void {
-    const mask = enabled ? -1 : A20_OFF_MASK;
-    if (this.cpu.a20Mask === mask) return;
-    this.cpu.a20Mask = mask;
-    flushTlb(this.cpu, false);
+    this.cpu.setA20Gate(enabled);
   }
 
   /** System reset: the CPU's RESET state, devices' reset state, A20 on; RAM and ROM are kept. */

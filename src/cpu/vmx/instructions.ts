@@ -121,8 +121,8 @@ const vmxon_Mq: Exec = (cpu, i) => {
     vmFailInvalid(cpu);
     return;
   }
-  // Entering VMX operation also blocks INIT and A20M (23.8): this machine has no INIT source, and
-  // the A20 gate is not blocked (docs/VMX.md, "Limits of the model").
+  // Entering VMX operation also blocks INIT (this machine has no INIT source) and A20M (23.8:
+  // not in A20M mode now, so the mask stays; cpu.updateA20M ignores the gate from here on).
   vmx.on = true;
   vmx.vmxonPtr = addr;
   vmx.vmcsPtr = INVALID_PTR;
@@ -133,6 +133,7 @@ const vmxon_Mq: Exec = (cpu, i) => {
 const vmxoff: Exec = (cpu, i) => {
   if (rootOperationChecks(cpu, i, EXIT_REASON_VMXOFF)) return;
   cpu.vmx.reset();
+  cpu.updateA20M(); // unblocks A20M: a gate disabled in VMX operation masks bit 20 from now on
   vmSucceed(cpu);
 };
 
