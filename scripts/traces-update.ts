@@ -3,7 +3,7 @@
 // Re-records, on purpose, the regression traces of traces/ (test/traces.test.ts replays each in
 // `npm test`): every run of every corpus guest (corpus/*/guest.json, with its loader, memory,
 // budget and VMX option) under the live environment, through `trapdiff record`, as
-// traces/<image base name>[-vmx].trace, with a checkpoint every K = 10,000 instructions and a
+// traces/<image base name>[-novmx].trace, with a checkpoint every K = 10,000 instructions and a
 // stored snapshot every M = 100,000 (the traces stay a few KiB each). NAMEs limit it to those
 // traces.
 //
@@ -37,7 +37,7 @@ function plan(): Planned[] {
   const out: Planned[] = [];
   for (const g of listGuests()) {
     for (const r of g.runs) {
-      const name = `${basename(r.image).replace(/\.[^.]+$/, '')}${r.vmx === true ? '-vmx' : ''}`;
+      const name = `${basename(r.image).replace(/\.[^.]+$/, '')}${r.vmx === false ? '-novmx' : ''}`;
       out.push({ name, args: recordArgs(join(g.dir, r.image), r, join(TRACES_DIR, `${name}.trace`)) });
     }
   }

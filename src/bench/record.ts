@@ -4,7 +4,7 @@
 // whole (machine built, image loaded, run; the recording's trace written to a temporary file):
 //  - plain: Machine.run();
 //  - record: record() with the default K and M into a trace file (target: within 5% of plain);
-//  - replay: replay() of that trace, every checkpoint verified (target: no slower than plain);
+//  - replay: the trace read and replay()ed, every checkpoint verified (target: no slower than plain);
 // and what the trace costs: its bytes per logged input (whole file / inputs) and the marginal
 // bytes of one input (a trace holding only the input events). The seek figure: the time to put
 // a machine at an arbitrary instruction count of a long trace, through the nearest stored
@@ -128,8 +128,7 @@ export function recordBench(w: Workload, rom: Uint8Array, runs: number, clock: B
       },
       () => {
         if (last === null) return; // nothing recorded yet: replayed after the recording, in the same round
-        const trace = readTrace(path);
-        const p = timed(clock, () => replay(trace, rom));
+        const p = timed(clock, () => replay(readTrace(path), rom));
         if (!p.value.ok) throw new Error(`${w.name}: the recording does not replay: ${p.value.divergence?.message}`);
         rep.push(p.seconds);
       },

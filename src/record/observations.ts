@@ -4,6 +4,7 @@
 // them to reproduce a run).
 
 import type { Cpu, CpuEvents } from '../cpu/cpu.js';
+import { KINDS as EVENT_KINDS } from './event-codec.js';
 import type {
   ExceptionEvent, HaltEvent, InterruptEvent, IoWriteEvent, ShutdownEvent, TraceEvent, VmExitEvent,
 } from './format.js';
@@ -43,9 +44,12 @@ export function describeEvent(e: TraceEvent | null): string {
   return `${kind} at instruction ${icount}${fields.length > 0 ? ` (${fields.join(' ')})` : ''}`;
 }
 
-/** Same kind, instruction count and fields. */
+const FIELDS: ReadonlyMap<string, readonly string[]> = new Map(EVENT_KINDS.map((k) => [k.kind, k.fields]));
+
+/** Same kind, instruction count and fields (no allocation: replay compares every observation). */
 export function sameEvent(a: TraceEvent, b: TraceEvent): boolean {
-  const ka = Object.keys(a), kb = Object.keys(b);
+  if (a.kind !== b.kind || a.icount !== b.icount) return false;
   const ra = a as unknown as Record<string, unknown>, rb = b as unknown as Record<string, unknown>;
-  return ka.length === kb.length && ka.every((k) => ra[k] === rb[k]);
+  for (const f of FIELDS.get(a.kind)!) if (ra[f] !== rb[f]) return false;
+  return true;
 }

@@ -91,10 +91,23 @@ export class Hash64 {
   }
 }
 
+/** The two content lanes of the words [start, end) of `w` (before the page number is mixed in). */
+function contentLanes(w: Int32Array, start: number, end: number): [number, number] {
+  let a = 0x5bd1e995, b = 0x1b873593;
+  for (let k = start; k < end; k++) {
+    const v = w[k]!;
+    a = Math.imul(a ^ v, 0x01000193);
+    b = Math.imul(b + v, MIX2) ^ (b >>> 15);
+  }
+  return [a, b];
+}
+
+const [ZERO_PAGE_A, ZERO_PAGE_B] = contentLanes(new Int32Array(1 << (PAGE_SHIFT - 2)), 0, 1 << (PAGE_SHIFT - 2));
+
 /**
  * A hash of RAM kept current by re-hashing only the pages written since the last update (the
- * memory's write watch, which this class owns while it lives): per page a 64-bit hash seeded
- * with the page number, and the sum of all pages' hashes (lane by lane, mod 2^32).
+ * memory's write watch, which this class owns while it lives): per page a 64-bit hash of its
+ * contents mixed with its page number, and the sum of all pages' hashes (lane by lane, mod 2^32).
  */
 export class MemoryHasher {
   private readonly words: Int32Array;
@@ -114,14 +127,15 @@ export class MemoryHasher {
 
   private rehash(p: number): void {
     const w = this.words;
-    let a = p ^ 0x5bd1e995, b = Math.imul(p, MIX1) ^ 0x1b873593;
-    for (let k = p << (PAGE_SHIFT - 2), end = k + (1 << (PAGE_SHIFT - 2)); k < end; k++) {
-      const v = w[k]!;
-      a = Math.imul(a ^ v, 0x01000193);
-      b = Math.imul(b + v, MIX2) ^ (b >>> 15);
-    }
-    a = fmix(a);
-    b = fmix(b ^ a);
+    const start = p << (PAGE_SHIFT - 2), end = start + (1 << (PAGE_SHIFT - 2));
+    let k = start;
+    while (k < end && w[k] === 0) k++;
+    // The content lanes: of a page of zeros known in advance (most of a fresh machine's RAM, so
+    // the first full hash costs a scan, not a hash); the page number is mixed in afterwards.
+    let a = ZERO_PAGE_A, b = ZERO_PAGE_B;
+    if (k < end) [a, b] = contentLanes(w, start, end);
+    a = fmix(a ^ Math.imul(p, MIX1));
+    b = fmix(b ^ a ^ Math.imul(p + 1, MIX3));
     this.sumA = (this.sumA - this.pageA[p]! + a) | 0;
     this.sumB = (this.sumB - this.pageB[p]! + b) | 0;
     this.pageA[p] = a;
