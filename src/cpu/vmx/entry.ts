@@ -36,7 +36,7 @@ function granularityOk(limit: number, ar: number): boolean {
 const AR_RESERVED = (0xfffe0000 | 0xf00) | 0;
 
 /** Segment registers, GDTR and IDTR (26.3.1.2, 26.3.1.3) of a guest that is not unrestricted. */
-function segmentsValid(cpu: Cpu, unrestricted: boolean, rflags: number): boolean {
+function segmentsValid(cpu: Cpu, unrestricted: boolean, rflags: number, cr0: number): boolean {
   const sel = (s: number): number => vmcsRead(cpu, G_SEL + 2 * s);
   const ar = (s: number): number => vmcsRead(cpu, G_AR + 2 * s);
   const limit = (s: number): number => vmcsRead(cpu, G_LIMIT + 2 * s);
@@ -49,20 +49,17 @@ function segmentsValid(cpu: Cpu, unrestricted: boolean, rflags: number): boolean
     }
   } else {
     if (!unrestricted && (sel(SS) & 3) !== (sel(CS) & 3)) return false;
+    // CS is checked even when unusable ("if the register is CS or if the register is usable").
     const csAr = ar(CS), ssAr = ar(SS), csType = csAr & 0xf, ssDpl = (ssAr >> 5) & 3;
     if (csType !== 9 && csType !== 11 && csType !== 13 && csType !== 15 && !(unrestricted && csType === 3)) return false;
     if (csType === 3 ? ((csAr >> 5) & 3) !== 0 : csType < 12 ? ((csAr >> 5) & 3) !== ssDpl : ((csAr >> 5) & 3) > ssDpl) return false;
-    if (!(ssAr & AR_UNUSABLE)) {
-      const t = ssAr & 0xf;
-      if (t !== 3 && t !== 7) return false;
-      if (!unrestricted && ssDpl !== (sel(SS) & 3)) return false;
-    }
+    if (!(ssAr & AR_UNUSABLE) && (ssAr & 0xf) !== 3 && (ssAr & 0xf) !== 7) return false;
+    // SS.DPL, usable or not: its RPL, or 0 for an unrestricted guest in real mode or with a data CS.
+    if (!unrestricted && ssDpl !== (sel(SS) & 3)) return false;
+    if (unrestricted && (csType === 3 || !(cr0 & CR0_PE)) && ssDpl !== 0) return false;
     for (let s = 0; s < 6; s++) {
       const a = ar(s);
-      if (a & AR_UNUSABLE) {
-        if (s === CS) return false; // CS is never unusable
-        continue;
-      }
+      if (a & AR_UNUSABLE && s !== CS) continue;
       if (s !== CS && s !== SS) {
         if (!(a & 1) || (a & 8 && !(a & 2))) return false; // accessed; code segments readable
         if (!unrestricted && (a & 0xf) < 12 && ((a >> 5) & 3) < (sel(s) & 3)) return false;
@@ -98,7 +95,7 @@ export function guestStateCheck(cpu: Cpu): number {
   if (entry & ENTRY_LOAD_PAT && !validTypeBytes(qword(cpu, G_PAT), true)) return QUAL_GUEST_STATE;
   // 26.3.1.2, 26.3.1.3.
   const rflags = vmcsRead(cpu, G_RFLAGS);
-  if (!segmentsValid(cpu, unrestricted, rflags)) return QUAL_GUEST_STATE;
+  if (!segmentsValid(cpu, unrestricted, rflags, cr0)) return QUAL_GUEST_STATE;
   // 26.3.1.4: RFLAGS (RIP has no checks without IA-32e mode).
   if (rflags & RFLAGS_RESERVED0 || !(rflags & RFLAGS_FIXED1)) return QUAL_GUEST_STATE;
   if (rflags & VM && !(cr0 & CR0_PE) && unrestricted) return QUAL_GUEST_STATE;
@@ -119,8 +116,10 @@ export function guestStateCheck(cpu: Cpu): number {
   }
   const linkLo = vmcsRead(cpu, G_LINK), linkHi = vmcsRead(cpu, G_LINK | 1);
   if (linkLo !== -1 || linkHi !== -1) {
-    // No VMCS shadowing: the region must carry our revision identifier with bit 31 clear.
-    if (linkLo & 0xfff || linkHi !== 0 || revisionId(cpu, linkLo >>> 0) !== VMCS_REVISION_ID) return QUAL_LINK_POINTER;
+    // No VMCS shadowing: the region must carry our revision identifier with bit 31 clear; not
+    // the current VMCS (no SMM, so never the executive-VMCS rule).
+    if (linkLo & 0xfff || linkHi !== 0 || revisionId(cpu, linkLo >>> 0) !== VMCS_REVISION_ID ||
+        linkLo >>> 0 === cpu.vmx.vmcsPtr) return QUAL_LINK_POINTER;
   }
   return -1;
 }
@@ -148,8 +147,11 @@ export function loadGuestState(cpu: Cpu): void {
   // RFLAGS before the segments: the access windows depend on EFLAGS.VM and CR0.PE.
   cpu.setEflags(vmcsRead(cpu, G_RFLAGS));
   for (let s = 0; s < 8; s++) {
+    // An unusable CS passed the checks of a usable one and its other access rights are undefined
+    // (26.3.2.2): this model loads it as the usable code segment those bits describe.
+    const ar = vmcsRead(cpu, G_AR + 2 * s);
     cpu.setSegCache(s, vmcsRead(cpu, G_SEL + 2 * s), vmcsRead(cpu, G_BASE + 2 * s), vmcsRead(cpu, G_LIMIT + 2 * s),
-      vmcsRead(cpu, G_AR + 2 * s));
+      s === CS ? ar & ~AR_UNUSABLE : ar);
   }
   cpu.gdtrBase = vmcsRead(cpu, G_GDTR_BASE);
   cpu.gdtrLimit = vmcsRead(cpu, G_GDTR_LIMIT);
