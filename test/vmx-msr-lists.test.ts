@@ -128,8 +128,10 @@ describe('VMX aborts (27.7): the indicator in bytes 4-7 of the VMCS region, then
     expect(h.cpu.vmx.nonRoot).toBe(false);
     expect(rd(h, PATH)).toBe(0);
   });
-  it('a reserved bit in a store-list entry: indicator 1', () => {
-    expect(abortIndicator(runToShutdown(exitStore([[MSR_SYSENTER_CS, 0, 0, 1]])))).toBe(ABORT_SAVING_GUEST_MSRS);
+  it('a reserved bit in a store-list entry, an x2APIC MSR, an MSR RDMSR refuses (IA32_EFER): indicator 1', () => {
+    for (const entry of [[MSR_SYSENTER_CS, 0, 0, 1], [0x808], [0xc0000080]] as Entry[]) {
+      expect([entry, abortIndicator(runToShutdown(exitStore([entry])))]).toEqual([entry, ABORT_SAVING_GUEST_MSRS]);
+    }
   });
   it('a host MSR the load list cannot write: indicator 4, after the host state and the entries before it', () => {
     const h = runToShutdown(exitLoad([[MSR_MTRR_DEF_TYPE, 0xc06], [0x480]]));
