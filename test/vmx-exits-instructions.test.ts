@@ -350,6 +350,31 @@ describe('VMX instructions in the guest: qualification = displacement, instructi
   it('VMLAUNCH: qualification 0', () => {
     expectExit(exitOf([], 'guest_insn: vmlaunch\nguest_next:'), 20, 0, 3);
   });
+  /** Each VMX instruction with its exit reason and length (operand [5000H]: disp32). */
+  const EVERY: Array<[string, number, number]> = [
+    ['vmcall', 18, 3], ['vmclear [0x5000]', 19, 8], ['vmlaunch', 20, 3], ['vmptrld [0x5000]', 21, 7], ['vmptrst [0x5000]', 22, 7],
+    ['vmread eax, ebx', 23, 3], ['vmresume', 24, 3], ['vmwrite ebx, eax', 25, 3], ['vmxoff', 26, 3], ['vmxon [0x5000]', 27, 8],
+    ['invept eax, [0x5000]', 50, 9], ['invvpid eax, [0x5000]', 53, 9],
+  ];
+  it('every VMX instruction exits with its reason, also at CPL 3 (the exit comes before the CPL check)', () => {
+    for (const [insn, reason, length] of EVERY) {
+      for (const writes of [[], RING3]) {
+        const e = exitOf(writes, `guest_insn: ${insn}\nguest_next:`);
+        expect([insn, writes.length, e.vector, e.at, e.reason, e.length]).toEqual([insn, writes.length, -1, 'insn', reason, length]);
+      }
+    }
+  });
+  it('in a virtual-8086 guest every VMX instruction is #UD (checked before the exit) but VMCALL, which exits', () => {
+    // Segments at selector x 16 (CS 1000H: the code at 10000H), limits FFFFH, access rights F3H.
+    const v86 = [w(0x6820, 0x20002), w(0x681e, `guest - ${CODE_BASE}`), ...[0, 1, 2, 3, 4, 5].flatMap((s) => [
+      w(0x0800 + 2 * s, s === 1 ? CODE_BASE >> 4 : 0), w(0x6806 + 2 * s, s === 1 ? CODE_BASE : 0), w(0x4800 + 2 * s, 0xffff),
+      w(0x4814 + 2 * s, 0xf3)])];
+    for (const [insn, reason] of EVERY) {
+      const e = exitOf(v86, `bits 16\nguest_insn: ${insn}\nguest_next:\nbits 32`);
+      if (reason === VMCALL) expect([e.at, e.reason, e.length]).toEqual([rd(e, LABEL_INSN) - CODE_BASE, VMCALL, 3]); // RIP: CS-relative
+      else expect([insn, e.vector, e.cpu.vmx.nonRoot]).toEqual([insn, 6, true]);
+    }
+  });
 });
 
 describe('task switches (9): qualification = TSS selector and source', () => {

@@ -193,6 +193,26 @@ describe('VMCLEAR / VMPTRLD / VMPTRST', () => {
       expect(fault(insn, { prelude: '' })).toBe(EXC_UD);
     }
   });
+  it('#UD in virtual-8086 mode in VMX root operation (every instruction, VMXON and VMCALL too)', () => {
+    for (const insn of ['vmclear [0x100]', 'vmptrld [0x100]', 'vmptrst [0x100]', 'vmread eax, ebx', 'vmwrite ebx, eax',
+      'vmlaunch', 'vmresume', 'vmxoff', 'vmxon [0x100]', 'vmcall', 'invept eax, [0x100]', 'invvpid eax, [0x100]']) {
+      const r = run('real', insn, (h) => {
+        h.cpu.cr0 |= CR0_PE;
+        h.cpu.cr4 = CR4_VMXE;
+        h.cpu.vmx.on = true;
+        h.cpu.vmx.vmxonPtr = VMXON;
+        h.cpu.setEflags(h.cpu.getEflags() | VM);
+        h.cpu.setCpl(3);
+      });
+      expect([insn, r.vector]).toEqual([insn, EXC_UD]);
+    }
+  });
+  it('register operands of VMXON, VMCLEAR, VMPTRLD, VMPTRST, INVEPT, INVVPID are #UD', () => {
+    for (const bytes of ['0xf3, 0x0f, 0xc7, 0xf0', '0x66, 0x0f, 0xc7, 0xf0', '0x0f, 0xc7, 0xf0', '0x0f, 0xc7, 0xf8',
+      '0x66, 0x0f, 0x38, 0x80, 0xc1', '0x66, 0x0f, 0x38, 0x81, 0xc1']) {
+      expect([bytes, fault(`db ${bytes}`, { prelude: CURRENT_A })]).toEqual([bytes, EXC_UD]);
+    }
+  });
   it('#GP(0) at CPL 3 in VMX root operation', () => {
     for (const insn of [`vmclear [${DATA}]`, `vmptrld [${DATA}]`, `vmptrst [${DATA}]`, 'vmread eax, ebx',
       'vmwrite ebx, eax', 'vmlaunch', 'vmresume', 'vmcall', `invept eax, [${DATA}]`, `invvpid eax, [${DATA}]`]) {
