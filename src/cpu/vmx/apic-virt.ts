@@ -17,7 +17,7 @@
 
 import { ACC_EXEC, ACC_WRITE } from '../constants.js';
 import type { Cpu } from '../cpu.js';
-import { EXIT_REASON_APIC_ACCESS, EXIT_REASON_TPR_BELOW_THRESHOLD, faultExit, trapExit } from './exit.js';
+import { eventExit, EXIT_REASON_APIC_ACCESS, EXIT_REASON_TPR_BELOW_THRESHOLD, faultExit } from './exit.js';
 
 /** Offset of the TPR in the APIC page (and of VTPR in the virtual-APIC page). */
 export const APIC_TPR = 0x80;
@@ -71,5 +71,5 @@ export function tprVirtualization(cpu: Cpu): void {
   const g = cpu.vmx.guest;
   if (g.tprPending === TPR_WRITTEN) cpu.writePhys32(g.virtualApicPage + APIC_TPR, cpu.readPhys8(g.virtualApicPage + APIC_TPR));
   g.tprPending = 0;
-  if (tprBelowThreshold(cpu)) trapExit(cpu, EXIT_REASON_TPR_BELOW_THRESHOLD, 0);
+  if (tprBelowThreshold(cpu)) eventExit(cpu, EXIT_REASON_TPR_BELOW_THRESHOLD);
 }

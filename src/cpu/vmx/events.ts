@@ -23,14 +23,14 @@ import {
 } from './controls.js';
 import {
   eventExit, EXIT_REASON_EXCEPTION_NMI, EXIT_REASON_EXTERNAL_INTERRUPT, EXIT_REASON_INTERRUPT_WINDOW,
-  EXIT_REASON_MONITOR_TRAP_FLAG, EXIT_REASON_NMI_WINDOW, EXIT_REASON_PREEMPTION_TIMER, EXIT_REASON_TRIPLE_FAULT,
-  trapExit,
+  EXIT_REASON_MONITOR_TRAP_FLAG, EXIT_REASON_NMI_WINDOW, EXIT_REASON_PREEMPTION_TIMER,
+  EXIT_REASON_TPR_BELOW_THRESHOLD, EXIT_REASON_TRIPLE_FAULT,
 } from './exit.js';
 import {
   BLOCK_MOV_SS, BLOCK_NMI, BLOCK_STI, G_ACTIVITY, G_INTERRUPTIBILITY, G_PENDING_DEBUG, G_PREEMPTION_TIMER, G_RFLAGS,
   VMCS_ENTRY_ERROR_CODE, VMCS_ENTRY_INSTRUCTION_LENGTH, VMCS_ENTRY_INTERRUPTION_INFO, VMCS_EXCEPTION_BITMAP,
   VMCS_EXIT_CONTROLS, VMCS_PF_MASK, VMCS_PF_MATCH, VMCS_PIN_CONTROLS, VMCS_PROC_CONTROLS, X_IDT_VECTORING,
-  X_IDT_VECTORING_ERROR, X_INSTRUCTION_LENGTH, X_INTERRUPTION_ERROR, X_INTERRUPTION_INFO,
+  X_IDT_VECTORING_ERROR, X_INSTRUCTION_LENGTH, X_INTERRUPTION_ERROR, X_INTERRUPTION_INFO, X_REASON,
 } from './fields.js';
 import { vmcsRead, vmcsWrite } from './vmcs.js';
 
@@ -278,7 +278,7 @@ function exceptionExit(cpu: Cpu, vector: number, type: number, errorCode: number
 /** A triple fault in the guest: a VM exit (reason 2) instead of shutdown (25.2), not during event delivery. */
 export function tripleFaultExit(cpu: Cpu): void {
   cpu.vmx.events.vectoring = 0;
-  eventExit(cpu, EXIT_REASON_TRIPLE_FAULT, 0, cpu.eip);
+  eventExit(cpu, EXIT_REASON_TRIPLE_FAULT);
 }
 
 // ---------------------------------------------------------------- instruction boundaries
@@ -290,9 +290,6 @@ export function guestInstructionDone(cpu: Cpu): void {
   ev.mtfPending = true;
   cpu.attention = true;
 }
-
-/** A VM exit between guest instructions, caused by no event that has interruption information. */
-const boundaryExit = (cpu: Cpu, reason: number): void => eventExit(cpu, reason, 0, cpu.eip);
 
 /**
  * The events of an instruction boundary in VMX non-root operation, in priority order (SDM 6.9
@@ -306,7 +303,7 @@ const boundaryExit = (cpu: Cpu, reason: number): void => eventExit(cpu, reason, 
 export function serviceGuestEvents(cpu: Cpu): boolean {
   const ev = cpu.vmx.events;
   if (ev.mtfPending) {
-    monitorTrapExit(cpu);
+    eventExit(cpu, EXIT_REASON_MONITOR_TRAP_FLAG);
     return true;
   }
   if (cpu.debugTrap !== 0 && cpu.inhibitDebugAt !== cpu.icount) {
@@ -316,11 +313,11 @@ export function serviceGuestEvents(cpu: Cpu): boolean {
   const shadow = cpu.shadowAt === cpu.icount;
   if (ev.timerDeadline >= 0 && cpu.cycles >= ev.timerDeadline) {
     ev.timerDeadline = cpu.cycles; // saved as 0
-    boundaryExit(cpu, EXIT_REASON_PREEMPTION_TIMER);
+    eventExit(cpu, EXIT_REASON_PREEMPTION_TIMER);
     return true;
   }
   if (ev.proc & PROC_NMI_WINDOW && !ev.virtualNmiBlocked && !shadow) {
-    boundaryExit(cpu, EXIT_REASON_NMI_WINDOW);
+    eventExit(cpu, EXIT_REASON_NMI_WINDOW);
     return true;
   }
   const intrBlocked = shadow || ev.shutdown;
@@ -333,7 +330,7 @@ export function serviceGuestEvents(cpu: Cpu): boolean {
     ev.shutdown = false;
     cpu.takeNmi();
   } else if (ev.proc & PROC_INTERRUPT_WINDOW && cpu.flags & IF && !intrBlocked) {
-    boundaryExit(cpu, EXIT_REASON_INTERRUPT_WINDOW);
+    eventExit(cpu, EXIT_REASON_INTERRUPT_WINDOW);
     return true;
   } else if (cpu.intrLine && intrUnmasked && !intrBlocked) {
     if (ev.pin & PIN_EXT_INT_EXITING) {
@@ -373,9 +370,6 @@ export function guestInterruptsWake(cpu: Cpu): boolean {
   return !ev.shutdown && ((cpu.flags & IF) !== 0 || (ev.pin & PIN_EXT_INT_EXITING) !== 0);
 }
 
-/** The MTF VM exit (25.5.2), trap-like. */
-const monitorTrapExit = (cpu: Cpu): void => trapExit(cpu, EXIT_REASON_MONITOR_TRAP_FLAG, 0);
-
 /**
  * Whether a trap-like VM exit may come at this boundary before the debug traps of the instruction
  * just done (a TPR-below-threshold exit after a TPR write, a pending MTF exit: 26.6.3 gives them
@@ -389,7 +383,7 @@ export function trapExitFirst(cpu: Cpu): boolean {
 /** An NMI with "NMI exiting" (25.2): reason 0, type NMI; NMIs are blocked once the exit completes (27.1). */
 function nmiExit(cpu: Cpu): void {
   cpu.nmiPending = false;
-  boundaryExit(cpu, EXIT_REASON_EXCEPTION_NMI);
+  eventExit(cpu, EXIT_REASON_EXCEPTION_NMI);
   vmcsWrite(cpu, X_INTERRUPTION_INFO, interruptionInfo(2, EV_NMI, false));
   cpu.nmiBlocked = true;
 }
@@ -401,7 +395,7 @@ function nmiExit(cpu: Cpu): void {
  */
 function externalInterruptExit(cpu: Cpu): void {
   const acknowledge = (cpu.vmx.events.exitControls & EXIT_ACK_INTERRUPT) !== 0;
-  boundaryExit(cpu, EXIT_REASON_EXTERNAL_INTERRUPT);
+  eventExit(cpu, EXIT_REASON_EXTERNAL_INTERRUPT);
   if (acknowledge) vmcsWrite(cpu, X_INTERRUPTION_INFO, interruptionInfo(cpu.interruptAck() & 0xff, 0, false));
 }
 
@@ -430,7 +424,7 @@ export function guestIret(cpu: Cpu): void {
 // ---------------------------------------------------------------- VM exits
 
 /** The pending debug exceptions field for debug traps `bits` (DR6 format) not yet delivered. */
-export function pendingDebug(bits: number): number {
+function pendingDebug(bits: number): number {
   const b = bits & PENDING_B;
   return b | (b !== 0 ? PENDING_ENABLED_BP : 0) | (bits & PENDING_BS);
 }
@@ -440,8 +434,8 @@ export function pendingDebug(bits: number): number {
  * exits from them leaves them only once the exit completes, 27.1), interruptibility (blocking by
  * STI or MOV SS that is in force for the instruction at the boundary; bit 3 virtual-NMI blocking
  * with "virtual NMIs", else blocking by NMI), pending debug exceptions (the debug traps held back
- * by MOV SS; MTF exits write their own), and the preemption timer with "save VMX-preemption timer
- * value".
+ * by MOV SS, or overtaken by a trap-like MTF or TPR-below-threshold exit; clear for other exits),
+ * and the preemption timer with "save VMX-preemption timer value".
  */
 export function saveGuestEvents(cpu: Cpu): void {
   const ev = cpu.vmx.events;
@@ -450,7 +444,9 @@ export function saveGuestEvents(cpu: Cpu): void {
   const movSs = shadow && cpu.inhibitDebugAt === cpu.icount;
   const nmi = ev.pin & PIN_VIRTUAL_NMIS ? ev.virtualNmiBlocked : cpu.nmiBlocked;
   vmcsWrite(cpu, G_INTERRUPTIBILITY, (shadow ? (movSs ? BLOCK_MOV_SS : BLOCK_STI) : 0) | (nmi ? BLOCK_NMI : 0));
-  vmcsWrite(cpu, G_PENDING_DEBUG, movSs ? pendingDebug(cpu.debugTrap) : 0);
+  const reason = vmcsRead(cpu, X_REASON) & 0xffff;
+  const trapLike = reason === EXIT_REASON_MONITOR_TRAP_FLAG || reason === EXIT_REASON_TPR_BELOW_THRESHOLD;
+  vmcsWrite(cpu, G_PENDING_DEBUG, movSs || trapLike ? pendingDebug(cpu.debugTrap) : 0);
   if (ev.exitControls & EXIT_SAVE_PREEMPTION_TIMER && ev.timerDeadline >= 0) vmcsWrite(cpu, G_PREEMPTION_TIMER, timerValue(cpu));
 }
 

@@ -12,7 +12,7 @@ import { cr0Loaded } from './capabilities.js';
 import { EXIT_LOAD_PAT, EXIT_SAVE_DEBUG, EXIT_SAVE_PAT } from './controls.js';
 import {
   G_AR, G_BASE, G_CR0, G_CR3, G_CR4, G_DEBUGCTL, G_DR7,
-  G_GDTR_BASE, G_GDTR_LIMIT, G_IDTR_BASE, G_IDTR_LIMIT, G_LIMIT, G_PAT, G_PENDING_DEBUG,
+  G_GDTR_BASE, G_GDTR_LIMIT, G_IDTR_BASE, G_IDTR_LIMIT, G_LIMIT, G_PAT,
   G_RFLAGS, G_RIP, G_RSP, G_SEL, G_SYSENTER_CS, G_SYSENTER_EIP, G_SYSENTER_ESP, H_CR0, H_CR3, H_CR4,
   H_FS_BASE, H_GDTR_BASE, H_IDTR_BASE, H_PAT, H_RIP, H_RSP, H_SEL, H_SYSENTER_CS, H_SYSENTER_EIP,
   H_SYSENTER_ESP, H_TR_BASE, VMCS_ENTRY_INTERRUPTION_INFO, VMCS_EXIT_CONTROLS, VMCS_EXIT_MSR_LOAD_ADDR,
@@ -21,7 +21,7 @@ import {
 } from './fields.js';
 import { hostStateValid } from './entry-checks.js';
 import { LIST_DONE, LIST_TOO_LONG, loadMsrList, storeMsrList } from './msr-lists.js';
-import { leaveGuestEvents, pendingDebug, recordVectoring, saveGuestEvents } from './events.js';
+import { leaveGuestEvents, recordVectoring, saveGuestEvents } from './events.js';
 import { qword, VMCS_ABORT_OFFSET, vmcsRead, vmcsWrite } from './vmcs.js';
 import { VM_EXITED } from './state.js';
 
@@ -211,20 +211,13 @@ export function faultExit(cpu: Cpu, reason: number, qualification: number, fetch
 }
 
 /**
- * A VM exit caused by an event rather than by the instruction at cpu.prevEip (events.ts: 25.2,
- * 25.5): the guest resumes at `rip`; the caller adds the event's information.
+ * A VM exit caused by an event or a trap-like condition rather than by the instruction at
+ * cpu.prevEip (events.ts: 25.2, 25.5; apic-virt.ts: TPR below threshold): the guest resumes at
+ * `rip`, by default the instruction boundary it stands at; the caller adds the event's
+ * information. (The pending debug exceptions that MTF and TPR-below-threshold exits save are the
+ * exit reason's business: saveGuestEvents.)
  */
-export function eventExit(cpu: Cpu, reason: number, qualification: number, rip: number): void {
+export function eventExit(cpu: Cpu, reason: number, qualification = 0, rip = cpu.eip): void {
   recordExit(cpu, reason, qualification);
   exitToHost(cpu, rip);
-}
-/**
- * A trap-like VM exit between instructions (TPR below threshold, MTF): the guest resumes at
- * cpu.eip; the debug traps it overtook are saved as pending debug exceptions (27.3.4).
- */
-export function trapExit(cpu: Cpu, reason: number, qualification: number): void {
-  const overtaken = pendingDebug(cpu.debugTrap);
-  recordExit(cpu, reason, qualification);
-  exitToHost(cpu, cpu.eip);
-  vmcsWrite(cpu, G_PENDING_DEBUG, overtaken);
 }
