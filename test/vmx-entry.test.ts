@@ -17,7 +17,7 @@ import {
   ENTRY_FAILURE_GUEST_STATE, enterGuest, EXITS, FELL_THROUGH, GUEST_RSP, HOST_RESUMED, LABEL_INSN, LABEL_NEXT,
   launch, PATH, rd, TSS, VMCS_A, VMCS_B, w,
 } from './helpers/vmx.js';
-import { vmxRom } from './helpers/vmx-rom.js';
+import { CPUID_GUEST_REASON_HOST, vmxRom } from './helpers/vmx-rom.js';
 
 /** VMWRITEs making the guest unrestricted (EPT on, with an EPTP VM entry accepts). */
 const UNRESTRICTED = [w(0x4002, CONTROL_MUST1[PROC] | PROC_SECONDARY), w(0x401e, PROC2_EPT | PROC2_UNRESTRICTED_GUEST),
@@ -268,14 +268,7 @@ flat_guest:
   W 0x4826, 0
   W 0x6822, 0
   ret
-guest:
-  cpuid
-  hlt
-host:
-  PRINT 0x4402
-  PRINT 0x6400
-  jmp [NEXT]
-rom_done:
+${CPUID_GUEST_REASON_HOST}rom_done:
 `);
 compareOnRom('VM-entry guest-state checks on a ROM', GUEST_STATE_ROM, [
   '00000000', '0000000A', '00000000', '0000000A', '00000000',

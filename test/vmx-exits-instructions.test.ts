@@ -521,6 +521,8 @@ interface RomCase {
   after?: string;
   /** VMLAUNCH with RFLAGS.TF = 1. */
   hostTf?: boolean;
+  /** What the host prints of the case (numbers, printed as 8 hex digits). */
+  out: number[];
 }
 const OR = (field: number, bits: number): string => `OR 0x${field.toString(16)}, 0x${(bits >>> 0).toString(16)}`;
 const W = (field: number, value: number | string): string => `W 0x${field.toString(16)}, ${value}`;
@@ -558,7 +560,7 @@ ${c.setup.map((l) => `  ${l}`).join('\n')}
   mov dword [LIN], ${c.linear ? 1 : 0}
   mov dword [AT], g${k}
   mov dword [HOST_TF], ${c.hostTf ? 0x100 : 0}
-  RUN g${k}
+  LAUNCH g${k}, NEXT
 ${c.after ?? ''}`).join('\n');
   const guests = cases.map((c, k) => `g${k}:\n${c.guest}\n  vmcall`).join('\n');
   return vmxRom(`%define SHOW 0x41100
@@ -566,21 +568,6 @@ ${c.after ?? ''}`).join('\n');
 %define NEXT 0x41108
 %define AT 0x4110c
 %define HOST_TF 0x41110
-%macro RUN 1
-  W 0x681e, %1
-  mov dword [NEXT], %%after
-  mov eax, esp
-  W 0x6c14, eax
-  pushfd
-  mov eax, [HOST_TF]
-  or [esp], eax
-  popfd
-  vmlaunch
-  mov eax, 0xfa11fa11
-  call hex
-  call err
-%%after:
-%endmacro
 %macro RESUME 0
   ${ADVANCE_GUEST_RIP}
   mov dword [NEXT], %%after
@@ -616,115 +603,97 @@ const ROM_TASKS = [`mov dword [0x1038], 0x31000067`, `mov dword [0x103c], 0x8900
 /** Instruction-information bits defined for a memory operand with a base and no index (scaling, Reg1 undefined). */
 const INFO_BASE_ONLY = 0xffc38780 | 0, INFO_REGISTER_FORM = 0xf0000478 | 0;
 
+/** The I/O-bitmap set-up of the ROM cases: port 80H (bitmap A) exits. */
+const ROM_IO_BITMAPS = [OR(0x4002, PROC_IO_BITMAPS), W(0x2000, 0x50000), W(0x2002, 0x51000), 'call zero_bitmaps', 'mov byte [0x50010], 1'];
+/** The MSR-bitmap set-up: reads of C0000080H (high read bitmap, byte 10H) and 1D9H (low, byte 3BH bit 1) exit. */
+const ROM_MSR_BITMAPS = [OR(0x4002, PROC_MSR_BITMAPS), W(0x2004, 0x52000), 'call zero_bitmaps', 'mov byte [0x52410], 1', 'mov byte [0x5203b], 2'];
+/** VMCALL's exit (18, length 3): the instruction under test did not exit. */
+const RAN = [VMCALL, 0, 3];
+
 const PRIMARY_CASES: RomCase[] = [
-  { setup: [], guest: '  invd' },
-  { setup: [OR(0x4002, PROC_INVLPG_EXITING)], guest: '  mov ebx, 0x1234\n  invlpg [ebx+0x10]' },
-  { setup: [OR(0x4002, PROC_RDPMC_EXITING)], guest: '  xor ecx, ecx\n  rdpmc' },
-  { setup: [OR(0x4002, PROC_RDTSC_EXITING)], guest: '  rdtsc' },
+  { setup: [], guest: '  invd', out: [13, 0, 2] },
+  { setup: [OR(0x4002, PROC_INVLPG_EXITING)], guest: '  mov ebx, 0x1234\n  invlpg [ebx+0x10]', out: [14, 0x1244, 4] },
+  { setup: [OR(0x4002, PROC_RDPMC_EXITING)], guest: '  xor ecx, ecx\n  rdpmc', out: [15, 0, 2] },
+  { setup: [OR(0x4002, PROC_RDTSC_EXITING)], guest: '  rdtsc', out: [16, 0, 2] },
   { setup: [OR(0x4002, PROC_TSC_OFFSETTING), W(0x2010, 0), W(0x2011, 0x12345678)],
-    guest: `  rdtsc\n  mov [${ROM_OUT}], edx`, after: `  mov eax, [${ROM_OUT}]\n  call hex` },
-  { setup: [W(0x6000, 8), W(0x6004, 0)], guest: '  mov ecx, cr0\n  or ecx, 8\n  mov cr0, ecx' },
+    guest: `  rdtsc\n  mov [${ROM_OUT}], edx`, after: `  mov eax, [${ROM_OUT}]\n  call hex`, out: [...RAN, 0x12345678] },
+  { setup: [W(0x6000, 8), W(0x6004, 0)], guest: '  mov ecx, cr0\n  or ecx, 8\n  mov cr0, ecx', out: [28, 0x100, 3] },
   { setup: [W(0x6000, 8), W(0x6004, 8)], guest: `  mov eax, cr0\n  mov [${ROM_OUT}], eax`,
-    after: `  mov eax, [${ROM_OUT}]\n  and eax, 8\n  call hex` },
-  { setup: [W(0x6002, 0x10), W(0x6006, 0)], guest: '  mov ebx, cr4\n  or ebx, 0x10\n  mov cr4, ebx' },
-  { setup: [OR(0x4002, PROC_CR3_LOAD_EXITING)], guest: '  mov edx, cr3\n  mov cr3, edx' },
-  { setup: [OR(0x4002, PROC_CR3_LOAD_EXITING), W(0x400a, 2), 'mov eax, cr3', 'W 0x600a, eax'], guest: '  mov edx, cr3\n  mov cr3, edx' },
-  { setup: [OR(0x4002, PROC_CR3_STORE_EXITING)], guest: '  mov esi, cr3' },
-  { setup: [W(0x6000, 8), W(0x6004, 8)], guest: '  clts' },
-  { setup: [W(0x6000, 2), W(0x6004, 0)], guest: '  mov ax, 3\n  lmsw ax' },
-  { setup: [W(0x6000, 8), W(0x6004, 0)], guest: `  mov word [${ROM_OUT}], 0xb\n  mov ebx, ${ROM_OUT - 4}\n  lmsw [ebx+4]`, linear: true },
-  { setup: [OR(0x4002, PROC_MOV_DR_EXITING)], guest: '  mov dr7, eax' },
-  { setup: [OR(0x4002, PROC_MOV_DR_EXITING)], guest: '  mov ebx, dr6' },
-  { setup: [OR(0x4002, PROC_UNCOND_IO_EXITING)], guest: '  out 0x80, al' },
-  { setup: [OR(0x4002, PROC_UNCOND_IO_EXITING)], guest: '  mov dx, 0x3f8\n  in eax, dx' },
-  { setup: [OR(0x4002, PROC_UNCOND_IO_EXITING)], guest: '  mov dx, 0x1234\n  mov edi, 0x5000\n  mov ecx, 2\n  rep insw', linear: true },
-  { setup: [OR(0x4002, PROC_UNCOND_IO_EXITING), W(0x6808 + 6, 0x100)], guest: '  mov dx, 0x80\n  mov esi, 0x6000\n  fs outsb', linear: true },
-  { setup: [OR(0x4002, PROC_UNCOND_IO_EXITING)], guest: '  mov dx, 0x80\n  mov esi, 0x6000\n  xor ecx, ecx\n  rep outsb', linear: true },
-  { setup: [OR(0x4002, PROC_IO_BITMAPS), W(0x2000, 0x50000), W(0x2002, 0x51000), 'call zero_bitmaps', 'mov byte [0x50010], 1'],
-    guest: '  mov dx, 0x80\n  mov edi, 0x5000\n  xor ecx, ecx\n  rep insb', linear: true },
-  ...['out 0x80, al', 'out 0x81, al', 'mov dx, 0x7fff\n  in ax, dx', 'mov dx, 0xffff\n  in al, dx', 'mov dx, 0xffff\n  in ax, dx'].map((g) => ({
-    setup: [OR(0x4002, PROC_IO_BITMAPS), W(0x2000, 0x50000), W(0x2002, 0x51000), 'call zero_bitmaps', 'mov byte [0x50010], 1', 'mov byte [0x51000], 1'],
-    guest: `  ${g}`,
-  })),
-  { setup: [], guest: '  mov ecx, 0x174\n  rdmsr' },
-  { setup: [], guest: '  mov ecx, 0x12345\n  wrmsr' },
-  ...[0x174, 0xc0000080, 0x2000, 0x1d9].map((msr) => ({
-    setup: [OR(0x4002, PROC_MSR_BITMAPS), W(0x2004, 0x52000), 'call zero_bitmaps', 'mov byte [0x52410], 1', 'mov byte [0x5203b], 2'],
-    guest: `  mov ecx, 0x${msr.toString(16)}\n  rdmsr`,
-  })),
-  { setup: [OR(0x4002, PROC_MWAIT_EXITING)], guest: '  xor ecx, ecx\n  mwait' },
-  { setup: [OR(0x4002, PROC_MWAIT_EXITING)], guest: '  mov eax, 0x5000\n  xor ecx, ecx\n  xor edx, edx\n  monitor\n  mwait' },
-  { setup: [OR(0x4002, PROC_MONITOR_EXITING)], guest: '  mov eax, 0x5000\n  xor ecx, ecx\n  xor edx, edx\n  monitor' },
-  { setup: [OR(0x4002, PROC_PAUSE_EXITING)], guest: '  pause' },
-  { setup: [], guest: '  mov ebx, 0x5000\n  vmread [ebx+0x20], ecx', info: INFO_BASE_ONLY },
-  { setup: [], guest: '  vmwrite edx, eax', info: INFO_REGISTER_FORM },
-  { setup: [], guest: '  mov esi, 0x5000\n  mov ecx, 1\n  vmptrld [esi+ecx*8-8]', info: 0x0fc78783 },
-  { setup: [], guest: `  vmclear [0x${(DATA + 8).toString(16)}]`, info: 0x0fc78780 },
-  { setup: ROM_TASKS, guest: '  call 0x38:0' },
-  { setup: ROM_TASKS, guest: '  jmp 0x40:0' },
-  { setup: [...ROM_TASKS, 'mov word [0], 0x48'], guest: '  pushfd\n  or dword [esp], 0x4000\n  popfd\n  iretd' },
+    after: `  mov eax, [${ROM_OUT}]\n  and eax, 8\n  call hex`, out: [...RAN, 8] },
+  { setup: [W(0x6002, 0x10), W(0x6006, 0)], guest: '  mov ebx, cr4\n  or ebx, 0x10\n  mov cr4, ebx', out: [28, 0x304, 3] },
+  { setup: [OR(0x4002, PROC_CR3_LOAD_EXITING)], guest: '  mov edx, cr3\n  mov cr3, edx', out: [28, 0x203, 3] },
+  { setup: [OR(0x4002, PROC_CR3_LOAD_EXITING), W(0x400a, 2), 'mov eax, cr3', 'W 0x600a, eax'], guest: '  mov edx, cr3\n  mov cr3, edx',
+    out: RAN },
+  { setup: [OR(0x4002, PROC_CR3_STORE_EXITING)], guest: '  mov esi, cr3', out: [28, 0x613, 3] },
+  { setup: [W(0x6000, 8), W(0x6004, 8)], guest: '  clts', out: [28, 0x20, 2] },
+  { setup: [W(0x6000, 2), W(0x6004, 0)], guest: '  mov ax, 3\n  lmsw ax', out: [28, 0x30030, 3] },
+  { setup: [W(0x6000, 8), W(0x6004, 0)], guest: `  mov word [${ROM_OUT}], 0xb\n  mov ebx, ${ROM_OUT - 4}\n  lmsw [ebx+4]`, linear: true,
+    out: [28, 0xb0070, 4, ROM_OUT] },
+  { setup: [OR(0x4002, PROC_MOV_DR_EXITING)], guest: '  mov dr7, eax', out: [29, 0x007, 3] },
+  { setup: [OR(0x4002, PROC_MOV_DR_EXITING)], guest: '  mov ebx, dr6', out: [29, 0x316, 3] },
+  { setup: [OR(0x4002, PROC_UNCOND_IO_EXITING)], guest: '  out 0x80, al', out: [30, 0x800040, 2] },
+  { setup: [OR(0x4002, PROC_UNCOND_IO_EXITING)], guest: '  mov dx, 0x3f8\n  in eax, dx', out: [30, 0x3f8000b, 1] },
+  { setup: [OR(0x4002, PROC_UNCOND_IO_EXITING)], guest: '  mov dx, 0x1234\n  mov edi, 0x5000\n  mov ecx, 2\n  rep insw', linear: true,
+    out: [30, 0x12340039, 3, 0x5000] },
+  { setup: [OR(0x4002, PROC_UNCOND_IO_EXITING), W(0x6808 + 6, 0x100)], guest: '  mov dx, 0x80\n  mov esi, 0x6000\n  fs outsb', linear: true,
+    out: [30, 0x800010, 2, 0x6100] },
+  { setup: [OR(0x4002, PROC_UNCOND_IO_EXITING)], guest: '  mov dx, 0x80\n  mov esi, 0x6000\n  xor ecx, ecx\n  rep outsb', linear: true,
+    out: [30, 0x800030, 2, 0x6000] },
+  { setup: ROM_IO_BITMAPS, guest: '  mov dx, 0x80\n  mov edi, 0x5000\n  xor ecx, ecx\n  rep insb', linear: true, out: [30, 0x800038, 2, 0x5000] },
+  ...([['out 0x80, al', [30, 0x800040, 2]], ['out 0x81, al', RAN], ['mov dx, 0x7fff\n  in ax, dx', [30, 0x7fff0009, 2]],
+    ['mov dx, 0xffff\n  in al, dx', RAN], ['mov dx, 0xffff\n  in ax, dx', [30, 0xffff0009, 2]]] as Array<[string, number[]]>)
+    .map(([g, out]) => ({ setup: [...ROM_IO_BITMAPS, 'mov byte [0x51000], 1'], guest: `  ${g}`, out })),
+  { setup: [], guest: '  mov ecx, 0x174\n  rdmsr', out: [31, 0, 2] },
+  { setup: [], guest: '  mov ecx, 0x12345\n  wrmsr', out: [32, 0, 2] },
+  ...([[0x174, RAN], [0xc0000080, [31, 0, 2]], [0x2000, [31, 0, 2]], [0x1d9, [31, 0, 2]]] as Array<[number, number[]]>)
+    .map(([msr, out]) => ({ setup: ROM_MSR_BITMAPS, guest: `  mov ecx, 0x${msr.toString(16)}\n  rdmsr`, out })),
+  { setup: [OR(0x4002, PROC_MWAIT_EXITING)], guest: '  xor ecx, ecx\n  mwait', out: [36, 0, 3] },
+  { setup: [OR(0x4002, PROC_MWAIT_EXITING)], guest: '  mov eax, 0x5000\n  xor ecx, ecx\n  xor edx, edx\n  monitor\n  mwait', out: [36, 1, 3] },
+  { setup: [OR(0x4002, PROC_MONITOR_EXITING)], guest: '  mov eax, 0x5000\n  xor ecx, ecx\n  xor edx, edx\n  monitor', out: [39, 0, 3] },
+  { setup: [OR(0x4002, PROC_PAUSE_EXITING)], guest: '  pause', out: [40, 0, 2] },
+  { setup: [], guest: '  mov ebx, 0x5000\n  vmread [ebx+0x20], ecx', info: INFO_BASE_ONLY, out: [23, 0x20, 4, 0x11c18080] },
+  { setup: [], guest: '  vmwrite edx, eax', info: INFO_REGISTER_FORM, out: [25, 0, 3, 0x20000400] },
+  { setup: [], guest: '  mov esi, 0x5000\n  mov ecx, 1\n  vmptrld [esi+ecx*8-8]', info: 0x0fc78783, out: [21, -8, 5, 0x03058083] },
+  { setup: [], guest: `  vmclear [0x${(DATA + 8).toString(16)}]`, info: 0x0fc78780, out: [19, DATA + 8, 8, 0x08418080] },
+  { setup: ROM_TASKS, guest: '  call 0x38:0', out: [9, 0x38, 7] },
+  { setup: ROM_TASKS, guest: '  jmp 0x40:0', out: [9, 0x80000038, 7] },
+  { setup: [...ROM_TASKS, 'mov word [0], 0x48'], guest: '  pushfd\n  or dword [esp], 0x4000\n  popfd\n  iretd', out: [9, 0x40000048, 1] },
   { setup: [...ROM_TASKS, W(0x6818, 0x2000), W(0x4812, 0x7ff), 'mov dword [0x2200], 0x00380000', 'mov dword [0x2204], 0x8500'],
-    guest: '  int 0x40' },
+    guest: '  int 0x40', out: [9, 0xc0000038, 2] },
 ];
 
 /**
- * Reason, qualification and length of each case (VMCALL, 12H, where the instruction does not
- * exit), TSC + offset (high dword), the masked instruction information and the guest-linear
- * address where the case prints them; Bochs's Core Duo model prints the same.
+ * The transcript of a ROM of `cases`: VMXON's flags, what the host prints of each case (reason,
+ * qualification and length, with VMCALL's 12H where the instruction does not exit; the masked
+ * instruction information, the guest-linear address and what `after` prints where the case asks),
+ * VMXOFF's flags. Bochs prints the same for the primary cases on its Core Duo model.
  */
-const PRIMARY_EXPECTED = [
-  '00000000',
-  '0000000D', '00000000', '00000002', '0000000E', '00001244', '00000004', '0000000F', '00000000', '00000002',
-  '00000010', '00000000', '00000002', '00000012', '00000000', '00000003', '12345678', '0000001C', '00000100',
-  '00000003', '00000012', '00000000', '00000003', '00000008', '0000001C', '00000304', '00000003', '0000001C',
-  '00000203', '00000003', '00000012', '00000000', '00000003', '0000001C', '00000613', '00000003', '0000001C',
-  '00000020', '00000002', '0000001C', '00030030', '00000003', '0000001C', '000B0070', '00000004', '00041000',
-  '0000001D', '00000007', '00000003', '0000001D', '00000316', '00000003', '0000001E', '00800040', '00000002',
-  '0000001E', '03F8000B', '00000001', '0000001E', '12340039', '00000003', '00005000', '0000001E', '00800010',
-  '00000002', '00006100', '0000001E', '00800030', '00000002', '00006000', '0000001E', '00800038', '00000002', '00005000',
-  '0000001E', '00800040', '00000002', '00000012', '00000000', '00000003', '0000001E',
-  '7FFF0009', '00000002', '00000012', '00000000', '00000003', '0000001E', 'FFFF0009', '00000002', '0000001F',
-  '00000000', '00000002', '00000020', '00000000', '00000002', '00000012', '00000000', '00000003', '0000001F',
-  '00000000', '00000002', '0000001F', '00000000', '00000002', '0000001F', '00000000', '00000002', '00000024',
-  '00000000', '00000003', '00000024', '00000001', '00000003', '00000027', '00000000', '00000003', '00000028',
-  '00000000', '00000002', '00000017', '00000020', '00000004', '11C18080', '00000019', '00000000', '00000003',
-  '20000400', '00000015', 'FFFFFFF8', '00000005', '03058083', '00000013', '00040008', '00000008', '08418080',
-  '00000009', '00000038', '00000007', '00000009', '80000038', '00000007', '00000009', '40000048', '00000001',
-  '00000009', 'C0000038', '00000002',
-  '00000000',
-];
-compareOnRom('instruction-caused VM exits on a ROM (Core Duo controls)', exitsRom(PRIMARY_CASES), PRIMARY_EXPECTED);
+const romTranscript = (cases: RomCase[]): string[] => ['00000000', ...cases.flatMap((c) => c.out.map(hex8)), '00000000'];
+compareOnRom('instruction-caused VM exits on a ROM (Core Duo controls)', exitsRom(PRIMARY_CASES), romTranscript(PRIMARY_CASES));
 
-/** The secondary controls (Bochs's Westmere model: its Core Duo has none) and INVEPT/INVVPID. */
-const SECONDARY_CASES: RomCase[] = [
-  { setup: [OR(0x4002, PROC_SECONDARY), W(0x401e, PROC2_WBINVD_EXITING)], guest: '  wbinvd' },
-  { setup: [W(0x401e, PROC2_WBINVD_EXITING)], guest: '  wbinvd' },
-  ...['mov ebx, 0x5000\n  sgdt [ebx+8]', 'xor eax, eax\n  xor ecx, ecx\n  lidt [eax+ecx*4-0x100]',
-    'xor ebp, ebp\n  xor esi, esi\n  o16 lgdt [bp+si+2]', `sidt [es:${ROM_OUT}]`].map((g) => ({
-    setup: [OR(0x4002, PROC_SECONDARY), W(0x401e, PROC2_DESC_TABLE_EXITING)], guest: `  ${g}`, info: 0x3fff8f80 })),
-  { setup: [OR(0x4002, PROC_SECONDARY), W(0x401e, PROC2_DESC_TABLE_EXITING)], guest: '  sldt dx', info: 0x30000478 },
-  { setup: [OR(0x4002, PROC_SECONDARY), W(0x401e, PROC2_DESC_TABLE_EXITING)], guest: '  mov esi, 0x5000\n  ltr [esi-2]', info: 0x3fc38780 },
-  { setup: [OR(0x4002, PROC_SECONDARY), W(0x401e, PROC2_DESC_TABLE_EXITING)], guest: '  str eax', info: 0x30000478 },
-  { setup: [], guest: '  mov edi, 0x5000\n  mov edx, 1\n  invvpid edx, [edi]', info: INFO_BASE_ONLY & ~0x400 },
-  { setup: [], guest: '  mov esi, 0x5000\n  mov ecx, 1\n  invept eax, [esi+ecx*2]', info: 0xffc78783 | 0 },
-];
-/** `sizeBit`: bit 11 (operand size 32) of the LGDT/LIDT/SGDT/SIDT information, which Bochs leaves 0. */
-const secondaryExpected = (sizeBit: number): string[] => [
-  '00000000',
-  '00000036', '00000000', '00000002', '00000012', '00000000', '00000003',
-  ...[0x01c18080, 0x30058080].flatMap((info, k) => ['0000002E', k ? 'FFFFFF00' : '00000008', k ? '00000008' : '00000004',
-    hex8(info | sizeBit)]),
-  '0000002E', '00000002', '00000006', '22990000',
-  '0000002E', '00041000', '00000008', hex8(0x18400080 | sizeBit),
-  '0000002F', '00000000', '00000004', '00000410', '0000002F', 'FFFFFFFE', '00000004', '33418080',
-  '0000002F', '00000000', '00000003', '10000400',
-  '00000035', '00000000', '00000005', '23C18080', '00000032', '00000000', '00000006', '03058081',
-  '00000000',
+/**
+ * The secondary controls (Bochs's Westmere model: its Core Duo has none) and INVEPT/INVVPID.
+ * `sizeBit`: bit 11 (operand size 32) of the LGDT/LIDT/SGDT/SIDT information, which Bochs leaves 0.
+ */
+const secondaryCases = (sizeBit: number): RomCase[] => [
+  { setup: [OR(0x4002, PROC_SECONDARY), W(0x401e, PROC2_WBINVD_EXITING)], guest: '  wbinvd', out: [54, 0, 2] },
+  { setup: [W(0x401e, PROC2_WBINVD_EXITING)], guest: '  wbinvd', out: RAN },
+  ...([['mov ebx, 0x5000\n  sgdt [ebx+8]', [46, 8, 4, 0x01c18080 | sizeBit]],
+    ['xor eax, eax\n  xor ecx, ecx\n  lidt [eax+ecx*4-0x100]', [46, -0x100, 8, 0x30058080 | sizeBit]],
+    ['xor ebp, ebp\n  xor esi, esi\n  o16 lgdt [bp+si+2]', [46, 2, 6, 0x22990000]],
+    [`sidt [es:${ROM_OUT}]`, [46, ROM_OUT, 8, 0x18400080 | sizeBit]]] as Array<[string, number[]]>).map(([g, out]) => ({
+    setup: [OR(0x4002, PROC_SECONDARY), W(0x401e, PROC2_DESC_TABLE_EXITING)], guest: `  ${g}`, info: 0x3fff8f80, out })),
+  { setup: [OR(0x4002, PROC_SECONDARY), W(0x401e, PROC2_DESC_TABLE_EXITING)], guest: '  sldt dx', info: 0x30000478, out: [47, 0, 4, 0x410] },
+  { setup: [OR(0x4002, PROC_SECONDARY), W(0x401e, PROC2_DESC_TABLE_EXITING)], guest: '  mov esi, 0x5000\n  ltr [esi-2]', info: 0x3fc38780,
+    out: [47, -2, 4, 0x33418080] },
+  { setup: [OR(0x4002, PROC_SECONDARY), W(0x401e, PROC2_DESC_TABLE_EXITING)], guest: '  str eax', info: 0x30000478, out: [47, 0, 3, 0x10000400] },
+  { setup: [], guest: '  mov edi, 0x5000\n  mov edx, 1\n  invvpid edx, [edi]', info: INFO_BASE_ONLY & ~0x400, out: [53, 0, 5, 0x23c18080] },
+  { setup: [], guest: '  mov esi, 0x5000\n  mov ecx, 1\n  invept eax, [esi+ecx*2]', info: 0xffc78783 | 0, out: [50, 0, 6, 0x03058081] },
 ];
 // Bochs reports no operand size in the GDTR/IDTR instruction information; SDM Table 27-10 puts
 // it in bit 11 (docs/VMX.md, "Differences from Bochs").
-compareOnRom('secondary-control exits and INVEPT/INVVPID on a ROM', exitsRom(SECONDARY_CASES), secondaryExpected(0x800),
-  { title: 'Bochs (Westmere model) agrees but for the GDTR/IDTR operand-size bit', expected: secondaryExpected(0),
+compareOnRom('secondary-control exits and INVEPT/INVVPID on a ROM', exitsRom(secondaryCases(0x800)), romTranscript(secondaryCases(0x800)),
+  { title: 'Bochs (Westmere model) agrees but for the GDTR/IDTR operand-size bit', expected: romTranscript(secondaryCases(0)),
     model: 'corei5_arrandale_m520' });
 
 /**
@@ -747,44 +716,37 @@ const romBreakpoint = (dr0: number, dr7: number): string[] => [`mov eax, 0x${dr0
   W(0x681a, `0x${dr7.toString(16)}`), OR(0x4012, 4), W(0x2802, 0), W(0x2803, 0)];
 const ROM_SS = ROM_OUT + 0x10, DB_INTERCEPTED = W(0x4004, 2), SET_TF = '  pushfd\n  or dword [esp], 0x100\n  popfd';
 const DEBUG_CASES: RomCase[] = [
-  { setup: [DB_INTERCEPTED], guest: `${SET_TF}\n  cpuid\n  nop`, after: '  RESUME' },
-  { setup: [DB_INTERCEPTED, ...romBreakpoint(ROM_OUT, 0x000d0401)], guest: `  mov [${ROM_OUT}], eax\n  cpuid` },
-  { setup: [DB_INTERCEPTED, `mov word [${ROM_SS}], 0x10`], guest: `${SET_TF}\n  mov ss, [${ROM_SS}]\n  cpuid` },
-  { setup: [DB_INTERCEPTED, `mov word [${ROM_SS}], 0x10`, ...romBreakpoint(ROM_SS, 0x00030401)], guest: `  mov ss, [${ROM_SS}]\n  cpuid` },
+  // TF: the exiting CPUID takes no single-step trap; resumed after it, the NOP single-steps
+  { setup: [DB_INTERCEPTED], guest: `${SET_TF}\n  cpuid\n  nop`, after: '  RESUME',
+    out: [10, 0, 0, 9, 0x102, 0, 0, 0, 0x4000, 0x80000301, 12, 0x102, 0, 0] },
+  // a data breakpoint before CPUID: #DB first, at CPUID
+  { setup: [DB_INTERCEPTED, ...romBreakpoint(ROM_OUT, 0x000d0401)], guest: `  mov [${ROM_OUT}], eax\n  cpuid`,
+    out: [0, 1, 0x80000301, 5, 2, 0, 0] },
+  // TF, MOV SS, CPUID: MOV SS blocking, BS pending
+  { setup: [DB_INTERCEPTED, `mov word [${ROM_SS}], 0x10`], guest: `${SET_TF}\n  mov ss, [${ROM_SS}]\n  cpuid`,
+    out: [10, 0, 0, 15, 0x102, 2, 0x4000] },
+  // MOV SS reading a data breakpoint, CPUID: B0, enabled breakpoint
+  { setup: [DB_INTERCEPTED, `mov word [${ROM_SS}], 0x10`, ...romBreakpoint(ROM_SS, 0x00030401)], guest: `  mov ss, [${ROM_SS}]\n  cpuid`,
+    out: [10, 0, 0, 6, 2, 2, 0x1001] },
+  // LMSW reads a data breakpoint and exits: nothing pending
   { setup: [DB_INTERCEPTED, W(0x6000, 8), W(0x6004, 0), `mov word [${ROM_OUT}], 0xb`, ...romBreakpoint(ROM_OUT, 0x00030401)],
-    guest: `  lmsw [${ROM_OUT}]` },
-  { setup: [DB_INTERCEPTED], guest: '  cpuid', hostTf: true },
-  { setup: [W(0x6820, 0)], guest: '  cpuid', hostTf: true },
+    guest: `  lmsw [${ROM_OUT}]`, out: [28, 0xb0070, 0, 0, 2, 0, 0] },
+  // VMLAUNCH with TF = 1: no trap, the guest's CPUID exits
+  { setup: [DB_INTERCEPTED], guest: '  cpuid', hostTf: true, out: [10, 0, 0, 0, 2, 0, 0] },
+  // a VM-entry failure with TF = 1: no trap in the host
+  { setup: [W(0x6820, 0)], guest: '  cpuid', hostTf: true, out: [0x80000021, 0, 0, 0, 0, 0, 0] },
 ];
-/** One exit's seven host lines. */
-const debugRow = (...v: number[]): string[] => v.map(hex8);
-const DEBUG_EXPECTED = [
-  '00000000',
-  ...debugRow(10, 0, 0, 9, 0x102, 0, 0), // TF: the exiting CPUID takes no single-step trap
-  ...debugRow(0, 0x4000, 0x80000301, 12, 0x102, 0, 0), // resumed after it: the NOP single-steps
-  ...debugRow(0, 1, 0x80000301, 5, 2, 0, 0), // a data breakpoint before CPUID: #DB first, at CPUID
-  ...debugRow(10, 0, 0, 15, 0x102, 2, 0x4000), // TF, MOV SS, CPUID: MOV SS blocking, BS pending
-  ...debugRow(10, 0, 0, 6, 2, 2, 0x1001), // MOV SS reading a data breakpoint, CPUID: B0, enabled breakpoint
-  ...debugRow(28, 0xb0070, 0, 0, 2, 0, 0), // LMSW reads a data breakpoint and exits: nothing pending
-  ...debugRow(10, 0, 0, 0, 2, 0, 0), // VMLAUNCH with TF = 1: no trap, the guest's CPUID exits
-  ...debugRow(0x80000021, 0, 0, 0, 0, 0, 0), // a VM-entry failure with TF = 1: no trap in the host
-  '00000000',
-];
-compareOnRom('debug traps and instruction-caused exits on a ROM (Core Duo)', exitsRom(DEBUG_CASES, DEBUG_PRINT), DEBUG_EXPECTED);
+compareOnRom('debug traps and instruction-caused exits on a ROM (Core Duo)', exitsRom(DEBUG_CASES, DEBUG_PRINT), romTranscript(DEBUG_CASES));
 
 /** The TPR-below-threshold exit after a TPR write that hit debug traps (secondary controls: Bochs's Westmere model). */
 const TPR_SHADOW_SETUP = [OR(0x4002, PROC_SECONDARY | PROC_TPR_SHADOW), W(0x401e, PROC2_VIRTUALIZE_APIC), W(0x2014, 0x60000),
   W(0x2015, 0), W(0x2012, 0x61000), W(0x2013, 0), W(0x401c, 3), 'mov dword [0x61080], 0x50', DB_INTERCEPTED];
 const TPR_WRITE = '  mov byte [0x60080], 0x20';
 const TPR_DEBUG_CASES: RomCase[] = [
-  { setup: TPR_SHADOW_SETUP, guest: `${SET_TF}\n${TPR_WRITE}` },
-  { setup: [...TPR_SHADOW_SETUP, ...romBreakpoint(0x60080, 0x00010401)], guest: TPR_WRITE },
+  // TF: the exit after the write, BS pending
+  { setup: TPR_SHADOW_SETUP, guest: `${SET_TF}\n${TPR_WRITE}`, out: [43, 0, 0, 16, 0x102, 0, 0x4000] },
+  // a data breakpoint on the write: B0, enabled breakpoint pending
+  { setup: [...TPR_SHADOW_SETUP, ...romBreakpoint(0x60080, 0x00010401)], guest: TPR_WRITE, out: [43, 0, 0, 7, 2, 0, 0x1001] },
 ];
-const TPR_DEBUG_EXPECTED = [
-  '00000000',
-  ...debugRow(43, 0, 0, 16, 0x102, 0, 0x4000), // TF: the exit after the write, BS pending
-  ...debugRow(43, 0, 0, 7, 2, 0, 0x1001), // a data breakpoint on the write: B0, enabled breakpoint pending
-  '00000000',
-];
-compareOnRom('TPR-below-threshold exits overtaking debug traps on a ROM', exitsRom(TPR_DEBUG_CASES, DEBUG_PRINT), TPR_DEBUG_EXPECTED,
-  { title: 'Bochs (Westmere model) agrees', expected: TPR_DEBUG_EXPECTED, model: 'corei5_arrandale_m520' });
+compareOnRom('TPR-below-threshold exits overtaking debug traps on a ROM', exitsRom(TPR_DEBUG_CASES, DEBUG_PRINT),
+  romTranscript(TPR_DEBUG_CASES), { title: 'Bochs (Westmere model) agrees', expected: romTranscript(TPR_DEBUG_CASES), model: 'corei5_arrandale_m520' });

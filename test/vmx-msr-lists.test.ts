@@ -10,7 +10,7 @@ import { FIELD_OFFSET, fieldIndex, isLaunched, VMCS_ABORT_OFFSET, vmcsRead } fro
 import { asm, CODE_BASE, makeCpu, step, type Harness } from './helpers/harness.js';
 import { compareOnRom } from './helpers/rom.js';
 import { HOST_RESUMED, LABEL_INSN, launch, PATH, program, rd, VMCS_A, vmxReady, w } from './helpers/vmx.js';
-import { vmxRom } from './helpers/vmx-rom.js';
+import { CPUID_GUEST_REASON_HOST, vmxRom } from './helpers/vmx-rom.js';
 
 const MSR_MTRR_DEF_TYPE = 0x2ff, MSR_PAT = 0x277;
 /** The three lists, each in its own page. */
@@ -249,14 +249,7 @@ const MSR_ROM = vmxRom(`%define NEXT 0x3000
   PRMSR 0x2ff
   PRMSR 0x174
   jmp rom_done
-guest:
-  cpuid
-  hlt
-host:
-  PRINT 0x4402
-  PRINT 0x6400
-  jmp [NEXT]
-rom_done:
+${CPUID_GUEST_REASON_HOST}rom_done:
 `);
 const refusedLines = (smmMonitorCtl: string[]): string[] => [
   '80000022', '00000002', '00000C06', ...smmMonitorCtl,

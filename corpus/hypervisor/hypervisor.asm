@@ -52,10 +52,23 @@ PROC_USE_IO_BITMAPS equ 1 << 25
     mov ebx, %1
     vmwrite ebx, eax
 %endmacro
-; PUTS label: prints the NUL-terminated string at label
-%macro PUTS 1
-    mov esi, %1
-    call puts
+; PUTS "text", ...: prints the text, whose bytes follow the call (puts_inline returns past them)
+%macro PUTS 1+
+    call puts_inline
+    db %1, 0
+%endmacro
+; STOP routine, "text": ends the run through fail or vmfail with the message "hypervisor: text"
+%macro STOP 2
+    mov esi, %%message
+    jmp %1
+%%message: db "hypervisor: ", %2, 0
+%endmacro
+; ON_VMFAIL "instruction": after a VMX instruction, VMfailInvalid or VMfailValid ends the run
+; with "hypervisor: instruction failed" (and the VM-instruction error)
+%macro ON_VMFAIL 1
+    ja %%succeeded
+    STOP vmfail, {%1, " failed"}
+%%succeeded:
 %endmacro
 
 ; the tables the start-up code refers to
@@ -98,14 +111,14 @@ pm32:
     mov esp, HOST_STACK
     mov ax, 0x18
     ltr ax
-    PUTS msg_start
+    PUTS "hypervisor: start", 10
 
     ; VMX offered? CPUID.1:ECX bit 5
     mov eax, 1
     cpuid
     bt ecx, 5
     jc .vmx
-    PUTS msg_no_vmx
+    PUTS "hypervisor: no VMX (CPUID.1:ECX.VMX = 0)", 10
     mov al, 0x11
     jmp finish
 .vmx:
@@ -120,8 +133,7 @@ pm32:
 .locked:
     test al, 4
     jnz .enabled
-    mov esi, msg_fc_off
-    jmp fail
+    STOP fail, "VMX disabled by IA32_FEATURE_CONTROL"
 .enabled:
     ; VMX operation needs paging (CR0.PG is fixed to 1): one identity-mapped 4-MiB page
     mov dword [PAGE_DIR], 0x83
@@ -154,15 +166,12 @@ pm32:
     mov dword [TRUE_MSRS], 0x48d
 .plain:
     vmxon [vmxon_ptr]
-    mov esi, msg_vmxon_failed
-    jbe fail
-    PUTS msg_vmx_on
+    ON_VMFAIL "VMXON"
+    PUTS "hypervisor: VMX on", 10
     vmclear [vmcs_ptr]
-    mov esi, msg_vmclear_failed
-    jbe vmfail
+    ON_VMFAIL "VMCLEAR"
     vmptrld [vmcs_ptr]
-    mov esi, msg_vmptrld_failed
-    jbe vmfail
+    ON_VMFAIL "VMPTRLD"
 
     ; I/O bitmaps: only the device's two ports exit
     mov edi, IO_BITMAP_A
@@ -282,10 +291,9 @@ pm32:
     VMW 0x2801, 0xffffffff
 
     mov dword [EXITS], 0
-    PUTS msg_launch
+    PUTS "hypervisor: launching the guest", 10
     vmlaunch
-    mov esi, msg_vmlaunch_failed
-    jmp vmfail
+    STOP vmfail, "VMLAUNCH failed"
 
 ; ---------------------------------------------------------------- VM exits
 ; Every VM exit starts here on the host stack; the guest's general-purpose registers are still
@@ -307,7 +315,7 @@ vm_exit:
     cmp eax, 12
     je exit_hlt
     push eax
-    PUTS msg_unexpected
+    PUTS "hypervisor: unexpected VM exit, reason "
     pop eax
     call puthex
     call newline
@@ -317,7 +325,7 @@ vm_exit:
 ; CPUID: leaf 40000000H is the hypervisor's own (its signature); any other leaf runs on the
 ; processor with VMX hidden from the guest (CPUID.1:ECX.VMX = 0)
 exit_cpuid:
-    PUTS msg_exit_cpuid
+    PUTS "exit 10 cpuid leaf "
     mov eax, [esp + G_EAX]
     call puthex
     call newline
@@ -350,11 +358,11 @@ exit_io:
     jnz .unexpected
     test edx, 8
     jnz .in
-    PUTS msg_exit_out
+    PUTS "exit 30 io out port "
     mov eax, edx
     shr eax, 16
     call puthex16
-    PUTS msg_value
+    PUTS " value "
     movzx eax, byte [esp + G_EAX]
     call puthex8
     call newline
@@ -363,18 +371,18 @@ exit_io:
     mov [DEVICE], eax
     jmp resume
 .in:
-    PUTS msg_exit_in
+    PUTS "exit 30 io in port "
     mov eax, edx
     shr eax, 16
     call puthex16
-    PUTS msg_value
+    PUTS " value "
     mov eax, [DEVICE]
     mov [esp + G_EAX], al        ; IN AL: only AL changes
     call puthex8
     call newline
     jmp resume
 .unexpected:
-    PUTS msg_unexpected_io
+    PUTS "hypervisor: unexpected I/O, qualification "
     mov eax, edx
     call puthex
     call newline
@@ -383,13 +391,13 @@ exit_io:
 
 ; HLT: the guest is done; leave VMX operation and end the run
 exit_hlt:
-    PUTS msg_exit_hlt
-    PUTS msg_done
+    PUTS "exit 12 hlt", 10
+    PUTS "hypervisor: the guest halted after "
     mov eax, [EXITS]
     call putdec
-    PUTS msg_done_tail
+    PUTS " VM exits", 10
     vmxoff
-    PUTS msg_vmx_off
+    PUTS "hypervisor: VMX off", 10
     mov al, 0x10
     jmp finish
 
@@ -404,20 +412,20 @@ resume:
     vmwrite ebx, eax
     popad
     vmresume
-    mov esi, msg_vmresume_failed
-    jmp vmfail
+    STOP vmfail, "VMRESUME failed"
 
 ; ---------------------------------------------------------------- the guest
 guest:
-    PUTS msg_guest_hello
+    PUTS "guest: hello from VMX non-root operation", 10
     mov eax, 0x40000000
     cpuid                       ; VM exit 10: the hypervisor answers
     mov [GUEST_DATA], ebx
     mov [GUEST_DATA + 4], ecx
     mov [GUEST_DATA + 8], edx
     mov byte [GUEST_DATA + 12], 0
-    PUTS msg_guest_signature
-    PUTS GUEST_DATA
+    PUTS "guest: hypervisor signature "
+    mov esi, GUEST_DATA
+    call puts
     call newline
     mov dx, DEVICE_OUT
     mov al, 'A'
@@ -426,8 +434,9 @@ guest:
     in al, dx                   ; VM exit 30: the device answers 'B'
     mov [GUEST_DATA + 16], al
     mov byte [GUEST_DATA + 17], 0
-    PUTS msg_guest_read
-    PUTS GUEST_DATA + 16
+    PUTS "guest: the device answered "
+    mov esi, GUEST_DATA + 16
+    call puts
     call newline
     hlt                         ; VM exit 12
     jmp $
@@ -454,14 +463,13 @@ controls:
     jnz .unsupported
     ret
 .unsupported:
-    mov esi, msg_control
-    jmp fail
+    STOP fail, "a control the processor does not allow"
 
 ; vmfail: prints ESI and the VM-instruction error (VMfailValid) or "VMfailInvalid", then ends
 vmfail:
     jc fail
     call puts
-    PUTS msg_error
+    PUTS ", VM-instruction error "
     mov ebx, VM_INSTRUCTION_ERROR
     vmread eax, ebx
     call putdec
@@ -475,7 +483,13 @@ fail:
     mov al, 0x11
     jmp finish
 
-; puts: the NUL-terminated string at ESI to port 0xE9 (clobbers AL, ESI)
+; puts_inline: prints the NUL-terminated string at its return address and returns past it
+; (the PUTS macro's string; clobbers AL, ESI)
+puts_inline:
+    pop esi
+    call puts
+    jmp esi
+; puts: the NUL-terminated string at ESI to port 0xE9, ESI left past its NUL (clobbers AL)
 puts:
     lodsb
     test al, al
@@ -549,33 +563,7 @@ finish:
     hlt
     jmp .halt
 
-msg_start:           db "hypervisor: start", 10, 0
-msg_no_vmx:          db "hypervisor: no VMX (CPUID.1:ECX.VMX = 0)", 10, 0
-msg_fc_off:          db "hypervisor: VMX disabled by IA32_FEATURE_CONTROL", 0
-msg_vmxon_failed:    db "hypervisor: VMXON failed", 0
-msg_vmclear_failed:  db "hypervisor: VMCLEAR failed", 0
-msg_vmptrld_failed:  db "hypervisor: VMPTRLD failed", 0
-msg_vmlaunch_failed: db "hypervisor: VMLAUNCH failed", 0
-msg_vmresume_failed: db "hypervisor: VMRESUME failed", 0
-msg_control:         db "hypervisor: a control the processor does not allow", 0
-msg_error:           db ", VM-instruction error ", 0
-msg_vmx_on:          db "hypervisor: VMX on", 10, 0
-msg_launch:          db "hypervisor: launching the guest", 10, 0
-msg_exit_cpuid:      db "exit 10 cpuid leaf ", 0
-msg_exit_out:        db "exit 30 io out port ", 0
-msg_exit_in:         db "exit 30 io in port ", 0
-msg_value:           db " value ", 0
-msg_exit_hlt:        db "exit 12 hlt", 10, 0
-msg_unexpected:      db "hypervisor: unexpected VM exit, reason ", 0
-msg_unexpected_io:   db "hypervisor: unexpected I/O, qualification ", 0
-msg_done:            db "hypervisor: the guest halted after ", 0
-msg_done_tail:       db " VM exits", 10, 0
-msg_vmx_off:         db "hypervisor: VMX off", 10, 0
-msg_guest_hello:     db "guest: hello from VMX non-root operation", 10, 0
-msg_guest_signature: db "guest: hypervisor signature ", 0
-msg_guest_read:      db "guest: the device answered ", 0
-shutdown_word:       db "Shutdown", 0
-
+shutdown_word: db "Shutdown", 0
 
     times 0xfff0 - ($ - $$) db 0xff
 bits 16

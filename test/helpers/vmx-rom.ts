@@ -80,12 +80,19 @@ export const vmxRom = (body: string): string => `${romStart({ idt: false })}
 %%after:
 %endmacro
 ; LAUNCH label, slot: VMLAUNCH of the guest at label with the host RSP as it is; the host code
-; resumes the ROM with jmp [slot] just after the macro; a failed VMLAUNCH prints FA11FA11 and the error
+; resumes the ROM with jmp [slot] just after the macro; a failed VMLAUNCH prints FA11FA11 and the error.
+; A ROM that %defines HOST_TF (an address) runs VMLAUNCH with the dword there ORed into EFLAGS.
 %macro LAUNCH 2
   W 0x681e, %1
   mov dword [%2], %%after
   mov eax, esp
   W 0x6c14, eax
+%ifdef HOST_TF
+  pushfd
+  mov eax, [HOST_TF]
+  or [esp], eax
+  popfd
+%endif
   vmlaunch
   mov eax, 0xfa11fa11
   call hex
@@ -214,4 +221,18 @@ err:
 ${ROM_HEX}
 
 ${romEnd(GDT_FLAT_R0)}
+`;
+
+/**
+ * The labels guest and host of FLAT_GUEST for ROMs whose cases end in the guest's CPUID or a
+ * VM-entry failure: the host prints the exit reason and qualification, then resumes the ROM with
+ * jmp [NEXT] (the slot of LAUNCH label, NEXT).
+ */
+export const CPUID_GUEST_REASON_HOST = `guest:
+  cpuid
+  hlt
+host:
+  PRINT 0x4402
+  PRINT 0x6400
+  jmp [NEXT]
 `;
