@@ -84,6 +84,13 @@ describe('enabling VMX', () => {
     expect(createMachine({ memMiB: 1, vmx: false }).cpu.vmx.supported).toBe(false);
     expect(CR4_IMPLEMENTED & CR4_VMXE).toBe(CR4_VMXE);
   });
+  it('without VMX (machine option vmx: false) the VMX MSRs are #GP(0) and the VMX instructions #UD', () => {
+    const noVmx = (h: Harness): void => { h.cpu.vmx.supported = false; };
+    expect(run('pm32', 'mov ecx, 0x480\nrdmsr', noVmx).vector).toBe(EXC_GP);
+    for (const insn of [`vmxon [${DATA}]`, 'vmxoff', 'vmcall', `invept eax, [${DATA}]`]) {
+      expect([insn, run('pm32', insn, noVmx).vector]).toEqual([insn, EXC_UD]);
+    }
+  });
   it('VMXON succeeds with CR0/CR4 fixed bits, FEATURE_CONTROL locked and enabled, a good region', () => {
     const r = vmx(`vmxon [${DATA}]`, { prelude: '', readError: false });
     expect(r.vector).toBe(-1);
