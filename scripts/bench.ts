@@ -250,25 +250,27 @@ function recordSection(workloads: readonly Workload[], romFor: (w: Workload) => 
   return {
     method: `each run from a fresh machine (64 MiB) to the power-off port, timed whole by ${o.clock === 'wall' ? 'wall' : 'CPU'} time ` +
       '(machine built, ROM loaded, run; the trace written to a temporary file); record() and replay() with the default K and M; ' +
-      'the three ways one after the other in each round, each round starting with another; seconds: the median of the rounds; ' +
-      'overhead and replay/plain: the median of the rounds\' ratios',
+      'the three ways one after the other in each round, each round starting with another; seconds, overhead and replay/plain: ' +
+      'of each way\'s best run (the least disturbed: run times on this machine are bimodal, by the JIT\'s outcome and the load); ' +
+      'median: the median of the rounds\' ratios',
     workloads: out, seek,
   };
 }
 
 function formatRecord(s: RecordSection, o: Options): string {
-  const head = ['workload', 'plain s', 'record s', 'overhead', 'replay s', 'replay/plain', 'trace bytes', 'inputs', 'bytes/input', 'per input'];
+  const head = ['workload', 'plain s', 'record s', 'overhead', '(median)', 'replay s', 'replay/plain', '(median)', 'trace bytes', 'inputs', 'bytes/input', 'per input'];
   const pct = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
   const rows = s.workloads.map((r) => 'error' in r
-    ? [r.workload, 'FAILED', '', '', '', '', '', '', '', '']
-    : [r.workload, r.plainSeconds.toFixed(3), r.recordSeconds.toFixed(3), pct(r.recordOverhead), r.replaySeconds.toFixed(3), r.replayRatio.toFixed(3),
+    ? [r.workload, 'FAILED', '', '', '', '', '', '', '', '', '', '']
+    : [r.workload, r.plainSeconds.toFixed(3), r.recordSeconds.toFixed(3), pct(r.recordOverhead), pct(r.median.recordOverhead),
+      r.replaySeconds.toFixed(3), r.replayRatio.toFixed(3), r.median.replayRatio.toFixed(3),
       String(r.traceBytes), String(r.events['input'] ?? 0), fmt(r.bytesPerInput), fmt(r.inputBytesPerInput)]);
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
   const line = (cells: string[]): string => cells.map((x, c) => (c === 0 ? x.padEnd(widths[c]!) : x.padStart(widths[c]!))).join('  ');
   const out = [
     '',
-    `record/replay under the live environment (${o.runs} rounds, ${o.clock === 'wall' ? 'wall' : 'CPU'} time; seconds: medians; overhead, replay/plain: medians of each round's ratio;`,
-    '  targets: recording within 5% of plain, replay no slower):',
+    `record/replay under the live environment (${o.runs} rounds, ${o.clock === 'wall' ? 'wall' : 'CPU'} time; seconds and ratios of each way's best run,`,
+    '  (median): the median of the rounds\' ratios; targets: recording within 5% of plain, replay no slower):',
     line(head), ...rows.map(line),
     'bytes/input: the whole trace over its inputs; per input: a trace of the inputs alone over their number',
   ];

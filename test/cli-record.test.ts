@@ -94,10 +94,11 @@ describe('trapdiff record, trace-info, replay', () => {
     expect(o.checkpoints).toBe(readTrace(at('live1.trace')).events.filter((e) => e.kind === 'checkpoint').length);
   });
 
-  it('replay --progress: progress lines on stderr', () => {
-    // Replays take under a second here: the progress line is promised only about once a second.
+  it('replay --progress is accepted; progress lines, if any, have the documented form', () => {
+    // Replays take under a second here and a progress line comes about once a second, so there may be none.
     const r = cliInProcess('replay', at('live1.trace'), '--progress');
     expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/replays exactly/);
     expect(r.stderr.split('\n').filter((l) => l.startsWith('trapdiff: replaying, ')).every((l) => /of \d+\.\d M instructions \(\d+%\)/.test(l))).toBe(true);
   });
 

@@ -35,7 +35,7 @@ export function checkImage(spec: MachineSpec, image: Uint8Array, what = 'the tra
 /** Extra machine options of a rebuilt machine (output streams); never its configuration. */
 export type RebuildOptions = Pick<MachineOptions, 'onDebugOutput' | 'onSerialOutput'>;
 
-/** A fresh machine of `spec` with `image` loaded, its Env `env` (attached to the CPU when it can be). */
+/** A fresh machine of `spec` with `image` loaded, its Env `env` (attached to the CPU when it can be), its write watch armed. */
 export function buildMachine(
   spec: MachineSpec,
   image: Uint8Array,
@@ -45,6 +45,8 @@ export function buildMachine(
   checkImage(spec, image);
   if (!isLoaderKind(spec.loader)) throw new TraceError(`the trace names an unknown loader '${spec.loader}'`);
   const m = createMachine({ ...opts, memMiB: spec.memMiB, vmx: spec.vmx, env });
+  // From creation on, so that a StateTracker made `fresh` knows every page not listed is zeros.
+  m.mem.watchWrites();
   env.attach?.(m.cpu);
   m.load(image, spec.loader, spec.loadOptions as LoadOptions);
   return m;

@@ -133,7 +133,7 @@ export function record(opts: RecordOptions): RecordResult {
     opts.configure?.(m);
     const cpu = m.cpu;
     cpu.events = observe(cpu, emit);
-    tracker = new StateTracker(m);
+    tracker = new StateTracker(m, true);
     const checkpoint = (): void => {
       const state = tracker!.capture();
       emit({ kind: 'checkpoint', icount: state.icount, hash: stateHash(state), state });

@@ -82,7 +82,7 @@ export class ReplayMachine {
     this.obsPos = 0;
     this.obsMismatch = null;
     this.base = null;
-    this.tracker = new StateTracker(this.m);
+    this.tracker = new StateTracker(this.m, true);
     this.pristine = true;
   }
 

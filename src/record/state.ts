@@ -116,13 +116,24 @@ export class MemoryHasher {
   private sumA = 0;
   private sumB = 0;
 
-  constructor(private readonly mem: PhysicalMemory) {
+  /**
+   * With `fresh`, RAM is as the memory was created (zeros) but for the pages its write watch,
+   * armed since then (buildMachine arms it), has listed: the other pages are hashed as zeros
+   * without being read, so a large RAM the guest never touched costs neither a scan nor the
+   * host's page faults of reading it.
+   */
+  constructor(private readonly mem: PhysicalMemory, fresh = false) {
     this.words = new Int32Array(mem.ram.buffer, mem.ram.byteOffset, mem.size >>> 2);
     const pages = mem.size >>> PAGE_SHIFT;
     this.pageA = new Int32Array(pages);
     this.pageB = new Int32Array(pages);
-    mem.watchWrites();
-    for (let p = 0; p < pages; p++) this.rehash(p);
+    if (fresh) {
+      for (let p = 0; p < pages; p++) this.store(p, ZERO_PAGE_A, ZERO_PAGE_B);
+      this.update();
+    } else {
+      mem.watchWrites();
+      for (let p = 0; p < pages; p++) this.rehash(p);
+    }
   }
 
   private rehash(p: number): void {
@@ -132,10 +143,14 @@ export class MemoryHasher {
     while (k < end && w[k] === 0) k++;
     // The content lanes: of a page of zeros known in advance (most of a fresh machine's RAM, so
     // the first full hash costs a scan, not a hash); the page number is mixed in afterwards.
-    let a = ZERO_PAGE_A, b = ZERO_PAGE_B;
-    if (k < end) [a, b] = contentLanes(w, start, end);
-    a = fmix(a ^ Math.imul(p, MIX1));
-    b = fmix(b ^ a ^ Math.imul(p + 1, MIX3));
+    if (k < end) this.store(p, ...contentLanes(w, start, end));
+    else this.store(p, ZERO_PAGE_A, ZERO_PAGE_B);
+  }
+
+  /** Page p's hash from its content lanes: the page number mixed in. */
+  private store(p: number, laneA: number, laneB: number): void {
+    const a = fmix(laneA ^ Math.imul(p, MIX1));
+    const b = fmix(laneB ^ a ^ Math.imul(p + 1, MIX3));
     this.sumA = (this.sumA - this.pageA[p]! + a) | 0;
     this.sumB = (this.sumB - this.pageB[p]! + b) | 0;
     this.pageA[p] = a;
@@ -236,8 +251,9 @@ export class StateTracker {
   /** RAM pages written since markPages() (one byte per page: 1 = written). */
   private readonly written: Uint8Array;
 
-  constructor(readonly machine: Machine) {
-    this.memory = new MemoryHasher(machine.mem);
+  /** `fresh`: the machine comes from buildMachine, its write watch armed since creation (MemoryHasher). */
+  constructor(readonly machine: Machine, fresh = false) {
+    this.memory = new MemoryHasher(machine.mem, fresh);
     this.written = new Uint8Array(machine.mem.size >>> PAGE_SHIFT);
   }
 
