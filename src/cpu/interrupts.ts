@@ -157,12 +157,15 @@ function deliverGuarded(cpu: Cpu, vector: number, kind: number, errorCode: numbe
  * pushed RF is EFLAGS.RF as it is (software events, injected events), not set for faults.
  */
 function deliverEvent(cpu: Cpu, vector: number, kind: number, errorCode: number, hasError: boolean, guestRf: boolean): void {
+  // Breakpoint hits already pending (held back by MOV SS over an INT n) survive the delivery and
+  // trap at the handler's first instruction (SDM 6.8.3).
+  const held = cpu.debugTrap & 0xf;
   if (!cpu.protectedMode) deliverReal(cpu, vector);
   else if (!(kind === EV_SOFTWARE && cpu.v86 && v86SoftwareInterrupt(cpu, vector))) {
     deliverProtected(cpu, vector, kind, errorCode, hasError && kind === EV_EXCEPTION, !guestRf && kind === EV_EXCEPTION && isFault(vector));
   }
   // Data breakpoints do not report the delivery's own accesses (IDT, descriptors, stack frame).
-  cpu.debugTrap &= ~0xf;
+  cpu.debugTrap = (cpu.debugTrap & ~0xf) | held;
 }
 
 const frame = new StackFrame();
