@@ -56,7 +56,7 @@ const GUEST_STATE_FAILURES: GuestStateFailure[] = [
   fail('virtual-8086 guest: DS base not selector x 16', [...V86, w(0x6806 + 2 * DS, 0)]),
   fail('virtual-8086 guest: FS limit not FFFFH', [...V86, w(0x4808, 0xfffff)]),
   fail('virtual-8086 guest: GS access rights 93H', [...V86, w(0x481e, 0x93)]),
-  fail('SS RPL differs from CS RPL', [w(0x0804, 0x13)]),
+  fail('SS RPL differs from CS RPL', [w(0x0804, 0x13), w(0x4818, 0xc0f3), w(0x4816, 0xc0fb)]),
   fail('CS type 3 (data)', [w(0x4816, 0xc093)]),
   fail('CS unusable of type 3: checked as if usable', [w(0x4816, AR_UNUSABLE | 0xc093)]),
   fail('CS DPL differs from SS DPL (non-conforming)', [w(0x4816, 0xc0bb)]),
