@@ -13,7 +13,7 @@
 import { statSync } from 'node:fs';
 import { TraceWriter } from '../record/format.js';
 import { DEFAULT_CHECKPOINT_EVERY, record, type RecordResult } from '../record/recorder.js';
-import { parseArgs, parseUint, UserError } from './args.js';
+import { parseArgs, parseUint, UserError, type ParsedArgs } from './args.js';
 import { guestOutput, MACHINE_SPEC, MACHINE_USAGE, machineSetup, millions, progressLine } from './machine-setup.js';
 import type { CliIo } from './main.js';
 import { describeCounts, imagePathForHeader } from './trace-input.js';
@@ -26,7 +26,7 @@ const SPEC = {
 } as const;
 
 /** Positive integer option `name` of `p`, or undefined. */
-function positive(p: ReturnType<typeof parseArgs>, name: string): number | undefined {
+function positive(p: ParsedArgs, name: string): number | undefined {
   const text = p.strings.get(name);
   if (text === undefined) return undefined;
   const n = parseUint(`--${name}`, text);
@@ -35,7 +35,7 @@ function positive(p: ReturnType<typeof parseArgs>, name: string): number | undef
 }
 
 export function recordCommand(args: readonly string[], io: CliIo): number {
-  // -o is the one short option anywhere: the same as --output.
+  // -o (the one short option anywhere) is --output.
   const p = parseArgs('record', args.map((a) => (a === '-o' ? '--output' : a)), SPEC);
   if (p.positional.length !== 1) throw new UserError(`record takes one IMAGE (usage: ${RECORD_USAGE})`);
   const out = p.strings.get('output');
