@@ -91,7 +91,7 @@ export function bisect(traceA: TraceFile | IndexedTrace, traceB: TraceFile | Ind
   }
   const parts: string[] = [];
   if (firstInput !== null) parts.push(`first differing input #${firstInput.index}: A ${describeEvent(firstInput.a)}, B ${describeEvent(firstInput.b)}`);
-  if (first !== null) parts.push(`first divergent ${first.message}`);
+  if (first !== null) parts.push(`first difference: ${first.message}`);
   else parts.push(`the replays agree from instruction ${lastCommon} on${sameEnd ? '' : ', but the traces end differently'}`);
   return { same: false, firstInput, lastCommon, firstBadCheckpoint: firstBad, first, message: parts.join('; ') };
 }

@@ -179,7 +179,7 @@ function located(
       d.exact = true;
       d.diff = d.first.diff;
       d.text = d.first.text;
-      d.message = `${message}; first divergent ${d.first.message}`;
+      d.message = `${message}; first difference: ${d.first.message}`;
     }
   } finally {
     cand.dispose();
