@@ -185,6 +185,26 @@ describe('round trip', () => {
     expect(rows[4]![1]).toBe(2 ** 32 + 1 - 6);
   });
 
+  it("writes observations given field by field (the recorder's path) byte for byte as append() does", () => {
+    const byFields = (w: TraceWriter, e: TraceEvent): void => {
+      switch (e.kind) {
+        case 'exception': return w.exception(e.icount, e.vector, e.errorCode, e.eip);
+        case 'interrupt': return w.interrupt(e.icount, e.vector, e.source);
+        case 'io-write': return w.ioWrite(e.icount, e.port, e.size, e.value);
+        case 'halt': return w.halt(e.icount);
+        case 'shutdown': return w.shutdown(e.icount);
+        case 'vm-exit': return w.vmExit(e.icount, e.reason, e.qualification);
+        default: return w.append(e);
+      }
+    };
+    const viaFields = tmpPath();
+    const w = TraceWriter.create(viaFields, HEADER, { chunkEvents: 3 });
+    for (const e of EVERY_KIND.slice(0, -1)) byFields(w, e);
+    expect(w.counts()).toEqual({ input: 4, exception: 2, interrupt: 1, 'io-write': 1, halt: 1, 'vm-exit': 1, checkpoint: 1, snapshot: 2, shutdown: 1 });
+    w.close(END);
+    expect(readFileSync(viaFields).equals(readFileSync(writeTrace(EVERY_KIND, { chunkEvents: 3 })))).toBe(true);
+  });
+
   it('streams chunk by chunk with the same events', () => {
     const path = writeTrace(EVERY_KIND, { chunkEvents: 4 });
     const reader = TraceReader.open(path);

@@ -53,6 +53,9 @@ export const FIRST_SKIPPABLE_TAG = 64;
 /** Input sources stored as one-byte codes; any other source is stored as its string. */
 export const INPUT_SOURCE_CODES: readonly string[] = ['tsc', 'clock', 'serial', 'entropy', 'rtc'];
 
+/** Each kind's tag. */
+export const TAG = Object.fromEntries(KINDS.map((s) => [s.kind, s.tag])) as Readonly<Record<TraceEvent['kind'], number>>;
+
 const SPEC_BY_KIND = new Map(KINDS.map((s) => [s.kind, s]));
 const SPEC_BY_TAG = new Map(KINDS.map((s) => [s.tag, s]));
 const SOURCE_CODE = new Map(INPUT_SOURCE_CODES.map((s, i) => [s, i]));
@@ -129,9 +132,7 @@ export function encodeEvent(e: TraceEvent, previousIcount: number, out: MsgpackW
   if (spec === undefined) throw new TypeError(`trace event kind '${String(e.kind)}' is not in the format`);
   if (!isIcount(e.icount)) throw new TypeError(`trace event ${e.kind}: icount ${e.icount} is not a safe non-negative integer`);
   const start = out.length;
-  out.fixArray(2 + spec.fields.length);
-  out.int(spec.tag);
-  out.int(e.icount - previousIcount);
+  startRow(out, spec.tag, spec.fields.length, e.icount - previousIcount);
   fieldEncoder.begin(out, e, spec);
   try {
     spec.encode(e, fieldEncoder);
@@ -139,6 +140,17 @@ export function encodeEvent(e: TraceEvent, previousIcount: number, out: MsgpackW
     out.length = start;
     throw err;
   }
+}
+
+/**
+ * Starts the row of an event: its array header, tag and icount delta; its `fields` fields, in
+ * KINDS' order, come next. (The TraceWriter's observation methods write rows this way straight
+ * from the CPU's hooks, with no event object; encodeEvent validates first.)
+ */
+export function startRow(out: MsgpackWriter, tag: number, fields: number, icountDelta: number): void {
+  out.fixArray(2 + fields);
+  out.int(tag);
+  out.int(icountDelta);
 }
 
 /**

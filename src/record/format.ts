@@ -16,7 +16,8 @@ import { Packr, Unpackr } from 'msgpackr';
 import { crc32 } from './crc.js';
 import { TraceError } from './errors.js';
 import { MsgpackWriter } from './msgpack-writer.js';
-import { decodeEvents, encodeEvent } from './event-codec.js';
+import { decodeEvents, encodeEvent, KINDS, startRow, TAG } from './event-codec.js';
+import type { ObservationLog } from './observations.js';
 
 export { TraceError };
 
@@ -120,7 +121,12 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsTyp
 
 // ---- Writing ----
 
-export class TraceWriter {
+/**
+ * Writes a trace file. Events come through append(), checked and encoded; observations may also
+ * come through the ObservationLog methods, encoded from their fields straight into the chunk
+ * (the recorder's path: no event object per observation).
+ */
+export class TraceWriter implements ObservationLog {
   /** Where the trace is written until close() renames it to `path`. */
   readonly partialPath: string;
   private fd: number | undefined;
@@ -135,7 +141,8 @@ export class TraceWriter {
   private readonly frame = Buffer.alloc(CHUNK_FRAME_BYTES);
   private chunkCount = 0;
   private eventCount = 0;
-  private readonly countsByKind: Record<string, number> = {};
+  /** Events written, by tag. */
+  private readonly countsByTag = new Float64Array(KINDS.length);
 
   private constructor(
     readonly path: string,
@@ -169,9 +176,65 @@ export class TraceWriter {
     if (this.fd === undefined) throw new Error(`trace ${this.path} is already closed`);
     encodeEvent(e, this.previousIcount, this.payload);
     this.previousIcount = e.icount;
+    this.rowDone(TAG[e.kind]);
+  }
+
+  exception(icount: number, vector: number, errorCode: number | null, eip: number): void {
+    const out = this.row(TAG.exception, 3, icount);
+    out.int(vector);
+    if (errorCode === null) out.nil();
+    else out.int(errorCode);
+    out.int(eip);
+    this.rowDone(TAG.exception);
+  }
+  interrupt(icount: number, vector: number, source: number): void {
+    const out = this.row(TAG.interrupt, 2, icount);
+    out.int(vector);
+    out.int(source);
+    this.rowDone(TAG.interrupt);
+  }
+  ioWrite(icount: number, port: number, size: number, value: number): void {
+    const out = this.row(TAG['io-write'], 3, icount);
+    out.int(port);
+    out.int(size);
+    out.int(value);
+    this.rowDone(TAG['io-write']);
+  }
+  halt(icount: number): void {
+    this.row(TAG.halt, 0, icount);
+    this.rowDone(TAG.halt);
+  }
+  shutdown(icount: number): void {
+    this.row(TAG.shutdown, 0, icount);
+    this.rowDone(TAG.shutdown);
+  }
+  vmExit(icount: number, reason: number, qualification: number): void {
+    const out = this.row(TAG['vm-exit'], 2, icount);
+    out.int(reason);
+    out.int(qualification);
+    this.rowDone(TAG['vm-exit']);
+  }
+
+  /** Starts an observation's row (the CPU's values need no checks: integers, icount never decreasing). */
+  private row(tag: number, fields: number, icount: number): MsgpackWriter {
+    if (this.fd === undefined) throw new Error(`trace ${this.path} is already closed`);
+    startRow(this.payload, tag, fields, icount - this.previousIcount);
+    this.previousIcount = icount;
+    return this.payload;
+  }
+
+  /** Counts the row just written; writes the chunk out when full. */
+  private rowDone(tag: number): void {
     this.pendingEvents++;
-    this.countsByKind[e.kind] = (this.countsByKind[e.kind] ?? 0) + 1;
+    this.countsByTag[tag]++;
     if (this.pendingEvents >= this.chunkEvents || this.payload.length >= this.chunkBytes) this.flush();
+  }
+
+  /** Events written so far, by kind (kinds written at least once). */
+  counts(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const s of KINDS) if (this.countsByTag[s.tag]! > 0) counts[s.kind] = this.countsByTag[s.tag]!;
+    return counts;
   }
 
   /** Writes the buffered events as one chunk now (nothing when none are buffered). */
@@ -193,7 +256,7 @@ export class TraceWriter {
     this.append(end);
     this.flush();
     const fd = this.fd!;
-    const footer = { eventCount: this.eventCount, chunkCount: this.chunkCount, countsByKind: this.countsByKind };
+    const footer = { eventCount: this.eventCount, chunkCount: this.chunkCount, countsByKind: this.counts() };
     this.writeChunk(FOOTER_MARK, packr.pack(footer));
     guardIo('write', this.partialPath, () => fsyncSync(fd));
     closeSync(fd);

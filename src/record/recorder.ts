@@ -15,7 +15,7 @@ import {
   TRACE_FORMAT_VERSION, type EndEvent, type TraceEvent, type TraceFile, type TraceHeader,
 } from './format.js';
 import { envShape, RecordingEnv } from './inputs.js';
-import { observe } from './observations.js';
+import { observe, ObservationEvents, type ObservationEvent, type ObservationLog } from './observations.js';
 import { buildMachine, encodeSnapshot, sha256Hex, type RebuildOptions } from './rebuild.js';
 import { stateHash, StateTracker } from './state.js';
 
@@ -28,21 +28,36 @@ export const DEFAULT_CHECKPOINT_EVERY = 1_000_000;
 /** Default M: a stored snapshot every 5,000,000 instructions (every 5th checkpoint). */
 export const DEFAULT_SNAPSHOT_EVERY = 5_000_000;
 
-/** Where a recording's events go: a TraceWriter (format.ts) for a file, or a MemoryTrace. */
-export interface TraceSink {
+/**
+ * Where a recording's events go: a TraceWriter (format.ts) for a file, or a MemoryTrace.
+ * Observations come through the ObservationLog methods, everything else through append().
+ */
+export interface TraceSink extends ObservationLog {
   append(e: TraceEvent): void;
+  /** Events taken so far, by kind. */
+  counts(): Record<string, number>;
   close(end: EndEvent): void;
   /** Stops without an end (the events so far stay a replayable prefix). */
   abort(): void;
 }
 
 /** A trace held in memory, readable as a TraceFile once closed (or as a prefix before). */
-export class MemoryTrace implements TraceSink {
+export class MemoryTrace extends ObservationEvents implements TraceSink {
   readonly events: TraceEvent[] = [];
   private closed = false;
-  constructor(readonly header: TraceHeader) {}
+  constructor(readonly header: TraceHeader) {
+    super();
+  }
   append(e: TraceEvent): void {
     this.events.push(e);
+  }
+  protected emit(e: ObservationEvent): void {
+    this.events.push(e);
+  }
+  counts(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const e of this.events) counts[e.kind] = (counts[e.kind] ?? 0) + 1;
+    return counts;
   }
   close(end: EndEvent): void {
     this.events.push(end);
@@ -120,11 +135,7 @@ export function record(opts: RecordOptions): RecordResult {
     options: { checkpointEvery: k, snapshotEvery: mEvery, maxInsns },
   };
   const sink = opts.sink?.(header) ?? new MemoryTrace(header);
-  const counts: Record<string, number> = {};
-  const emit = (e: TraceEvent): void => {
-    counts[e.kind] = (counts[e.kind] ?? 0) + 1;
-    sink.append(e);
-  };
+  const emit = (e: TraceEvent): void => sink.append(e);
   const env = new RecordingEnv(inner, emit);
   let m: Machine | null = null;
   let tracker: StateTracker | null = null;
@@ -132,7 +143,7 @@ export function record(opts: RecordOptions): RecordResult {
     m = buildMachine(header.machine, opts.image, env, opts);
     opts.configure?.(m);
     const cpu = m.cpu;
-    cpu.events = observe(cpu, emit);
+    cpu.events = observe(cpu, sink);
     tracker = new StateTracker(m, true);
     const checkpoint = (): void => {
       const state = tracker!.capture();
@@ -151,7 +162,7 @@ export function record(opts: RecordOptions): RecordResult {
       checkpoint();
       if (opts.onProgress && performance.now() >= nextProgress) {
         const seconds = (performance.now() - t0) / 1000;
-        const events = Object.values(counts).reduce((a, b) => a + b, 0);
+        const events = Object.values(sink.counts()).reduce((a, b) => a + b, 0);
         opts.onProgress({ instructions: cpu.icount, seconds, mips: cpu.icount / seconds / 1e6, events });
         nextProgress += 1000;
       }
@@ -159,10 +170,9 @@ export function record(opts: RecordOptions): RecordResult {
     checkpoint(); // where the run ended (the loop stopped before checkpointing it)
     const seconds = (performance.now() - t0) / 1000;
     const endEvent: EndEvent = { kind: 'end', icount: cpu.icount, stop: run.stop, exitCode: run.exitCode };
-    counts['end'] = (counts['end'] ?? 0) + 1;
     sink.close(endEvent);
     return {
-      header, end: endEvent, counts,
+      header, end: endEvent, counts: sink.counts(),
       run: { ...run, instructions: cpu.icount, seconds, mips: seconds > 0 ? cpu.icount / seconds / 1e6 : 0 },
       trace: sink instanceof MemoryTrace ? sink.toTraceFile() : null,
     };

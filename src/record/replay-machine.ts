@@ -6,7 +6,7 @@
 import type { Machine, RunResult } from '../machine/machine.js';
 import type { MachineSnapshot } from '../machine/snapshot.js';
 import { ReplayEnv } from './inputs.js';
-import { describeEvent, observe, sameEvent, type ObservationEvent } from './observations.js';
+import { describeEvent, observe, ObservationCheck } from './observations.js';
 import {
   applyMachineState, applyPages, buildMachine, decodeSnapshot, type RebuildOptions, type StoredSnapshot,
 } from './rebuild.js';
@@ -16,7 +16,7 @@ import type { IndexedTrace } from './trace-index.js';
 export interface ReplayMachineOptions extends RebuildOptions {
   /** Called on every machine built (e.g. a test's changed instruction semantic on cpu.onDecode). */
   configure?: (m: Machine) => void;
-  /** Compare each observation with the recorded one (the first mismatch lands in obsMismatch). */
+  /** Compare each observation with the recorded one (logMismatch() reports the first that differs). */
   checkObservations?: boolean;
 }
 
@@ -29,20 +29,12 @@ export interface ReplayMark {
   observations: number;
 }
 
-/** The first observation that differs from the recorded stream. */
-export interface ObservationMismatch {
-  icount: number;
-  expected: ObservationEvent | null;
-  got: ObservationEvent;
-}
-
 export class ReplayMachine {
   private m!: Machine;
   private tracker!: StateTracker;
   readonly env: ReplayEnv;
-  /** Index of the next recorded observation. */
-  private obsPos = 0;
-  obsMismatch: ObservationMismatch | null = null;
+  /** The replayed observations against the recorded ones. */
+  private readonly observations: ObservationCheck;
   /** The copy-on-write baseline at stored snapshot `baseIndex` (rewinding there costs little). */
   private base: { index: number; snap: MachineSnapshot; inputs: number; observations: number } | null = null;
   /** The machine is as build() left it (nothing run, restored or applied since, nor handed out). */
@@ -55,6 +47,7 @@ export class ReplayMachine {
     private readonly opts: ReplayMachineOptions = {},
   ) {
     this.env = new ReplayEnv(trace.inputs, trace.env);
+    this.observations = new ObservationCheck(trace.observations);
     this.decoded = trace.snapshots.map(() => null);
     this.build();
   }
@@ -78,24 +71,17 @@ export class ReplayMachine {
     this.env.attach(POWER_ON); // the devices' power-on questions come before the new CPU exists
     this.m = buildMachine(this.trace.header.machine, this.image, this.env, this.opts);
     this.opts.configure?.(this.m);
-    if (this.opts.checkObservations) this.m.cpu.events = observe(this.m.cpu, (e) => this.checkObservation(e));
-    this.obsPos = 0;
-    this.obsMismatch = null;
+    if (this.opts.checkObservations) this.m.cpu.events = observe(this.m.cpu, this.observations);
+    this.observations.position = 0;
+    this.observations.mismatch = null;
     this.base = null;
     this.tracker = new StateTracker(this.m, true);
     this.pristine = true;
   }
 
-  private checkObservation(got: ObservationEvent): void {
-    if (this.obsMismatch !== null) return;
-    const expected = this.trace.observations[this.obsPos] ?? null;
-    if (expected !== null && sameEvent(expected, got)) this.obsPos++;
-    else this.obsMismatch = { icount: got.icount, expected, got };
-  }
-
   /** Recorded observations not yet seen again. */
   get observationsLeft(): number {
-    return this.trace.observations.length - this.obsPos;
+    return this.observations.remaining;
   }
 
   private snapshot(k: number): StoredSnapshot {
@@ -128,8 +114,8 @@ export class ReplayMachine {
     }
     this.env.position = at.inputs;
     this.env.mismatch = null;
-    this.obsPos = at.observations;
-    this.obsMismatch = null;
+    this.observations.position = at.observations;
+    this.observations.mismatch = null;
     this.pristine = false;
   }
 
@@ -152,7 +138,7 @@ export class ReplayMachine {
 
   /** Why the replay left the log, if it did: an input or observation mismatch (one line). */
   logMismatch(): { icount: number; message: string } | null {
-    const inp = this.env.mismatch, obs = this.obsMismatch;
+    const inp = this.env.mismatch, obs = this.observations.mismatch;
     if (inp !== null && (obs === null || inp.icount <= obs.icount)) return { icount: inp.icount, message: inp.message };
     if (obs !== null) {
       return { icount: obs.icount, message: `replay observed ${describeEvent(obs.got)}; the trace holds ${describeEvent(obs.expected)}` };
@@ -163,7 +149,7 @@ export class ReplayMachine {
   /** A copy-on-write mark of the machine and its log positions (it replaces the snapshot baseline). */
   mark(): ReplayMark {
     this.base = null;
-    return { snap: this.m.snapshot(), inputs: this.env.position, observations: this.obsPos };
+    return { snap: this.m.snapshot(), inputs: this.env.position, observations: this.observations.position };
   }
 
   /** Back to `mark` (the latest one taken). */
@@ -172,8 +158,8 @@ export class ReplayMachine {
     this.m.restore(mark.snap);
     this.env.position = mark.inputs;
     this.env.mismatch = null;
-    this.obsPos = mark.observations;
-    this.obsMismatch = null;
+    this.observations.position = mark.observations;
+    this.observations.mismatch = null;
   }
 
   dispose(): void {
