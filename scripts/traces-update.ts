@@ -14,9 +14,9 @@
 // recording failed.
 
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { basename, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { main, type CliIo } from '../src/cli/main.js';
-import { CORPUS_DIR, listGuests, type GuestRun } from '../src/cli/corpus.js';
+import { CORPUS_DIR, listGuests, regressionTraceName, type GuestRun } from '../src/cli/corpus.js';
 import { openTrace, traceImage } from '../src/cli/trace-input.js';
 import { readTrace, type CheckpointEvent, type EndEvent, type TraceFile } from '../src/record/format.js';
 import { replay } from '../src/record/replayer.js';
@@ -37,7 +37,7 @@ function plan(): Planned[] {
   const out: Planned[] = [];
   for (const g of listGuests()) {
     for (const r of g.runs) {
-      const name = `${basename(r.image).replace(/\.[^.]+$/, '')}${r.vmx === false ? '-novmx' : ''}`;
+      const name = regressionTraceName(r);
       out.push({ name, args: recordArgs(join(g.dir, r.image), r, join(TRACES_DIR, `${name}.trace`)) });
     }
   }

@@ -22,7 +22,7 @@
 // }
 
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
-import { join, resolve, dirname } from 'node:path';
+import { basename, join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createMachine, type RunResult, type StopKind } from '../machine/machine.js';
 import { isLoaderKind, type LoaderKind } from '../machine/loaders/index.js';
@@ -76,6 +76,15 @@ export function readGuest(dir: string): Guest {
     if (typeof r.image !== 'string' || !isLoaderKind(r.load)) throw new Error(`corpus/${name}/guest.json: a run needs image and load`);
   }
   return { name, dir, description: m.description ?? '', showcase: m.showcase === true, runs: m.runs.map((r) => ({ ...r, expect: r.expect ?? {} })) };
+}
+
+/**
+ * The name of a run's regression trace in traces/ (`npm run traces:update` records it as
+ * traces/<name>.trace; test/traces.test.ts checks that every run has one): the image's base
+ * name, with -novmx for a run without VMX.
+ */
+export function regressionTraceName(r: GuestRun): string {
+  return `${basename(r.image).replace(/\.[^.]+$/, '')}${r.vmx === false ? '-novmx' : ''}`;
 }
 
 /** Runs one entry of a guest on a fresh deterministic machine. */
