@@ -11,7 +11,9 @@ import { createMachine } from '../src/machine/machine.js';
 import { readTrace, TraceError, TraceWriter, type TraceFile } from '../src/record/format.js';
 import { bisect } from '../src/record/bisect.js';
 import { record, type RecordOptions } from '../src/record/recorder.js';
+import { isObservation } from '../src/record/observations.js';
 import { replay } from '../src/record/replayer.js';
+import { indexTrace, loadTrace } from '../src/record/trace-index.js';
 import { StateTracker, stateHash, type ArchState } from '../src/record/state.js';
 import { stateAt, TimeTravel } from '../src/record/timetravel.js';
 import { CORPUS_DIR } from '../src/cli/corpus.js';
@@ -76,6 +78,31 @@ describe('live recording', () => {
       expect(r.exitCode).toBe(33);
       expect(r.debugOutput).toBe(rec.output);
     }
+  });
+
+  it('a trace loaded chunk by chunk into columns (loadTrace) is the index of the trace read whole, and replays', () => {
+    const loaded = loadTrace(join(tmp, 'live1.trace'));
+    const whole = indexTrace(first.trace);
+    expect(loaded.observations.length).toBeGreaterThan(10);
+    expect(loaded.observations.length).toBe(whole.observations.length);
+    const events = (t: typeof loaded) => Array.from({ length: t.observations.length }, (_, i) => t.observations.event(i));
+    expect(events(loaded)).toEqual(first.trace.events.filter(isObservation));
+    expect(events(whole)).toEqual(events(loaded));
+    expect(loaded.inputs).toEqual(whole.inputs);
+    expect(loaded.checkpoints).toEqual(whole.checkpoints);
+    expect(loaded.end).toEqual(whole.end);
+    expect(replay(loaded, LIVE).ok).toBe(true);
+  });
+
+  it('a replayed observation that differs from the recorded one is reported with both', () => {
+    const t = loadTrace(join(tmp, 'live1.trace'));
+    const i = Math.floor(t.observations.length / 2), recorded = t.observations.event(i)!;
+    const changed = indexTrace({ ...first.trace, events: first.trace.events.map((e) =>
+      isObservation(e) && e.icount === recorded.icount && e.kind === recorded.kind ? { ...e, icount: e.icount + 1 } : e) });
+    const r = replay(changed, LIVE);
+    expect(r.ok).toBe(false);
+    expect(r.divergence!.detectedBy).toBe('observation');
+    expect(r.divergence!.message).toContain(`the trace holds ${recorded.kind} at instruction ${recorded.icount + 1}`);
   });
 
   it('a second live run diverges from the first; bisect names the first differing input and instruction', () => {

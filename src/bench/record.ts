@@ -19,7 +19,7 @@ import { record, type RecordResult } from '../record/recorder.js';
 import { ReplayMachine } from '../record/replay-machine.js';
 import { replay } from '../record/replayer.js';
 import { TimeTravel } from '../record/timetravel.js';
-import { indexTrace, type IndexedTrace } from '../record/trace-index.js';
+import { indexTrace, loadTrace, type IndexedTrace } from '../record/trace-index.js';
 import { hostSeconds, type BenchClock } from './trapdiff.js';
 import { instructionCount, romIterations, type Workload } from './workloads.js';
 
@@ -129,7 +129,7 @@ export function recordBench(w: Workload, rom: Uint8Array, runs: number, clock: B
       },
       () => {
         if (last === null) return; // nothing recorded yet: replayed after the recording, in the same round
-        const p = timed(clock, () => replay(readTrace(path), rom));
+        const p = timed(clock, () => replay(loadTrace(path), rom));
         if (!p.value.ok) throw new Error(`${w.name}: the recording does not replay: ${p.value.divergence?.message}`);
         rep.push(p.seconds);
       },

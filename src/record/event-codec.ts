@@ -11,7 +11,7 @@ import type { MsgpackWriter } from './msgpack-writer.js';
 type FieldType = 'int' | 'int?' | 'str' | 'source' | 'bin' | 'state';
 type EventOf<K extends TraceEvent['kind']> = Extract<TraceEvent, { kind: K }>;
 
-interface KindSpec {
+export interface KindSpec {
   readonly tag: number;
   readonly kind: TraceEvent['kind'];
   readonly fields: readonly string[];
@@ -153,51 +153,67 @@ export function startRow(out: MsgpackWriter, tag: number, fields: number, icount
   out.int(icountDelta);
 }
 
+/** Called for each row of a known kind, once the row is known valid (fields as stored: source codes, raw bytes). */
+export type RowVisitor = (spec: KindSpec, row: readonly unknown[], icount: number) => void;
+
 /**
- * The events of a decoded chunk payload (an array of `count` rows), or why it is malformed or
- * unreadable. Rows of unknown skippable kinds are left out, their icounts still counted.
+ * Checks a decoded chunk payload (an array of `count` rows) and passes each row of a known kind
+ * to `visit` with its absolute icount; returns why the payload is malformed or unreadable, or
+ * undefined. Rows of unknown skippable kinds are left out, their icounts still counted.
  */
-export function decodeEvents(rows: unknown, count: number): TraceEvent[] | string {
+export function visitRows(rows: unknown, count: number, visit: RowVisitor): string | undefined {
   if (!Array.isArray(rows)) return 'malformed (payload is not an array of events)';
   if (rows.length !== count) return `malformed (${rows.length} events, the frame says ${count})`;
-  const events: TraceEvent[] = [];
   let icount = 0;
   for (let i = 0; i < rows.length; i++) {
     const row: unknown = rows[i];
     if (!Array.isArray(row) || row.length < 2) return `malformed (event ${i} is not an array [tag, icount, ...])`;
-    const [tag, delta] = row as [unknown, unknown];
+    const tag: unknown = row[0], delta: unknown = row[1];
     icount += typeof delta === 'number' ? delta : NaN;
     if (typeof tag !== 'number' || !Number.isInteger(tag) || tag < 0) return `malformed (event ${i}: bad tag ${String(tag)})`;
     if (!isIcount(icount)) return `malformed (event ${i}: icount is not a safe non-negative integer)`;
     const spec = SPEC_BY_TAG.get(tag);
     if (spec !== undefined) {
-      const event = decodeFields(spec, row, icount);
-      if (typeof event === 'string') return `malformed (event ${i}: ${spec.kind}: ${event})`;
-      events.push(event);
+      const problem = rowProblem(spec, row);
+      if (problem !== undefined) return `malformed (event ${i}: ${spec.kind}: ${problem})`;
+      visit(spec, row, icount);
     } else if (tag < FIRST_SKIPPABLE_TAG) {
       return `event ${i} has kind ${tag}, unknown to this trapdiff (a newer one wrote it)`;
     }
   }
-  return events;
+  return undefined;
 }
 
-/** The event of a row of a known kind, or what is wrong with it. */
-function decodeFields(spec: KindSpec, row: unknown[], icount: number): TraceEvent | string {
-  if (row.length !== 2 + spec.fields.length) return `${row.length - 2} fields, expected ${spec.fields.length}`;
+/** The kind of tag `tag` (undefined for an unknown one). */
+export function kindOfTag(tag: number): KindSpec | undefined {
+  return SPEC_BY_TAG.get(tag);
+}
+
+/** A stored field value as the event holds it: a source code as its name, bytes as a Uint8Array. */
+function fieldValue(type: FieldType, value: unknown): unknown {
+  if (type === 'source' && typeof value === 'number') return INPUT_SOURCE_CODES[value];
+  if (type === 'bin' && value instanceof Uint8Array) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  return value;
+}
+
+/** The event of a valid row (fields as stored, or as events hold them: `row` may be either). */
+export function rowEvent(spec: KindSpec, row: readonly unknown[], icount: number): TraceEvent {
   const event: Record<string, unknown> = { kind: spec.kind, icount };
+  for (let i = 0; i < spec.fields.length; i++) event[spec.fields[i]!] = fieldValue(spec.types[i]!, row[2 + i]);
+  return event as unknown as TraceEvent;
+}
+
+/** What is wrong with a row of a known kind, or undefined. */
+function rowProblem(spec: KindSpec, row: readonly unknown[]): string | undefined {
+  if (row.length !== 2 + spec.fields.length) return `${row.length - 2} fields, expected ${spec.fields.length}`;
   for (let i = 0; i < spec.fields.length; i++) {
-    const type = spec.types[i]!;
-    let value = row[2 + i];
-    if (type === 'source' && typeof value === 'number') {
-      value = INPUT_SOURCE_CODES[value];
-      if (value === undefined) return `unknown source code ${row[2 + i]}`;
-    }
-    if (type === 'bin' && value instanceof Uint8Array) value = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    const type = spec.types[i]!, raw = row[2 + i];
+    const value = fieldValue(type, raw);
+    if (type === 'source' && value === undefined) return `unknown source code ${String(raw)}`;
     const problem = checkField(type, value);
     if (problem !== undefined) return `${spec.fields[i]} ${problem}`;
-    event[spec.fields[i]!] = value;
   }
-  return event as unknown as TraceEvent;
+  return undefined;
 }
 
 function isIcount(n: unknown): boolean {

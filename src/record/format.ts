@@ -16,7 +16,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import { crc32 } from './crc.js';
 import { TraceError } from './errors.js';
 import { MsgpackWriter } from './msgpack-writer.js';
-import { decodeEvents, encodeEvent, KINDS, startRow, TAG } from './event-codec.js';
+import { encodeEvent, KINDS, rowEvent, startRow, TAG, visitRows, type RowVisitor } from './event-codec.js';
 import type { ObservationLog } from './observations.js';
 
 export { TraceError };
@@ -112,7 +112,7 @@ const DEFAULT_CHUNK_EVENTS = 1024;
 const DEFAULT_CHUNK_BYTES = 64 * 1024;
 
 /** What each readable format version's chunks decode with: older versions migrate here. */
-const EVENT_DECODERS: ReadonlyMap<number, typeof decodeEvents> = new Map([[1, decodeEvents]]);
+const EVENT_DECODERS: ReadonlyMap<number, typeof visitRows> = new Map([[1, visitRows]]);
 const OLDEST_READABLE = Math.min(...EVENT_DECODERS.keys());
 
 /** For the header and footer maps (each pack() result is written before the next call). */
@@ -380,10 +380,31 @@ export class TraceReader {
   }
 
   *chunks(): Generator<TraceChunk> {
+    for (const p of this.payloads()) {
+      const events: TraceEvent[] = [];
+      const problem = p.visit((spec, row, icount) => events.push(rowEvent(spec, row, icount)));
+      if (problem !== undefined) return this.stop(`chunk ${p.index}: ${problem}`);
+      yield { index: p.index, offset: p.offset, events };
+    }
+  }
+
+  /**
+   * Passes every row of every intact chunk, in order, to `visit` without making event objects
+   * (what a replay indexes a long trace with); stops at damage as chunks() does.
+   */
+  visit(visit: RowVisitor): void {
+    for (const p of this.payloads()) {
+      const problem = p.visit(visit);
+      if (problem !== undefined) return this.stop(`chunk ${p.index}: ${problem}`);
+    }
+  }
+
+  /** Each intact chunk's rows, ready to visit; the footer and damage end the iteration. */
+  private *payloads(): Generator<{ index: number; offset: number; visit: (v: RowVisitor) => string | undefined }> {
     this.complete = false;
     this.stoppedAt = undefined;
     this.footer = undefined;
-    const decode = EVENT_DECODERS.get(this.format)!;
+    const visitChunk = EVENT_DECODERS.get(this.format)!;
     const size = this.source.size;
     let offset = this.firstChunkOffset;
     let eventsSeen = 0;
@@ -402,10 +423,9 @@ export class TraceReader {
       const chunkOffset = offset;
       offset += CHUNK_FRAME_BYTES + length;
       if (count === FOOTER_MARK) return this.readFooter(payload, index, eventsSeen, size - offset);
-      const events = decode(unpackOrUndefined(payload), count);
-      if (typeof events === 'string') return this.stop(`chunk ${index}: ${events}`);
+      const rows = unpackOrUndefined(payload);
       eventsSeen += count;
-      yield { index, offset: chunkOffset, events };
+      yield { index, offset: chunkOffset, visit: (v) => visitChunk(rows, count, v) };
     }
   }
 

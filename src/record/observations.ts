@@ -4,16 +4,19 @@
 // them to reproduce a run).
 
 import type { Cpu, CpuEvents } from '../cpu/cpu.js';
+import { kindOfTag, rowEvent, TAG } from './event-codec.js';
 import type {
   ExceptionEvent, HaltEvent, InterruptEvent, IoWriteEvent, ShutdownEvent, TraceEvent, VmExitEvent,
 } from './format.js';
 
 export type ObservationEvent = ExceptionEvent | InterruptEvent | IoWriteEvent | HaltEvent | ShutdownEvent | VmExitEvent;
 
-const KINDS: ReadonlySet<string> = new Set(['exception', 'interrupt', 'io-write', 'halt', 'shutdown', 'vm-exit']);
+/** The observation kinds' tags. */
+export const OBSERVATION_TAGS: ReadonlySet<number> = new Set(
+  (['exception', 'interrupt', 'io-write', 'halt', 'shutdown', 'vm-exit'] as const).map((k) => TAG[k]));
 
 export function isObservation(e: TraceEvent): e is ObservationEvent {
-  return KINDS.has(e.kind);
+  return OBSERVATION_TAGS.has(TAG[e.kind]);
 }
 
 /**
@@ -66,6 +69,71 @@ export abstract class ObservationEvents implements ObservationLog {
   }
 }
 
+/** The most fields an observation has (exception, io-write). */
+const MAX_FIELDS = 3;
+
+/**
+ * The recorded observations as typed columns (kind tag, icount, fields; a null field is NaN):
+ * a long trace holds millions, and an object each would cost a replay more than comparing them.
+ * Rows are appended as decoded (fields in event-codec's KINDS order); event(i) makes the object
+ * of one, for a report.
+ */
+export class ObservationColumns {
+  length = 0;
+  private tags = new Uint8Array(1024);
+  private icounts = new Float64Array(1024);
+  private fields = new Float64Array(1024 * MAX_FIELDS);
+
+  /** Appends a row of an observation kind: `row` is [tag, delta, ...fields] (the delta is ignored). */
+  push(tag: number, icount: number, row: readonly unknown[]): void {
+    if (this.length === this.tags.length) this.grow();
+    const i = this.length++, at = i * MAX_FIELDS;
+    this.tags[i] = tag;
+    this.icounts[i] = icount;
+    for (let j = 2; j < row.length; j++) this.fields[at + j - 2] = (row[j] as number | null) ?? NaN;
+  }
+
+  /** Appends an observation event. */
+  pushEvent(e: ObservationEvent): void {
+    const spec = kindOfTag(TAG[e.kind])!;
+    this.push(spec.tag, e.icount, [spec.tag, 0, ...spec.fields.map((f) => (e as unknown as Record<string, number | null>)[f])]);
+  }
+
+  tag(i: number): number {
+    return this.tags[i]!;
+  }
+  icount(i: number): number {
+    return this.icounts[i]!;
+  }
+  /** Field j of row i (NaN for null). */
+  field(i: number, j: number): number {
+    return this.fields[i * MAX_FIELDS + j]!;
+  }
+
+  /** Row i as an event (null past the end). */
+  event(i: number): ObservationEvent | null {
+    if (i >= this.length) return null;
+    const spec = kindOfTag(this.tags[i]!)!;
+    const row: unknown[] = [spec.tag, 0];
+    for (let j = 0; j < spec.fields.length; j++) {
+      const v = this.field(i, j);
+      row.push(Number.isNaN(v) ? null : v);
+    }
+    return rowEvent(spec, row, this.icounts[i]!) as ObservationEvent;
+  }
+
+  private grow(): void {
+    const n = this.tags.length * 2;
+    const tags = new Uint8Array(n), icounts = new Float64Array(n), fields = new Float64Array(n * MAX_FIELDS);
+    tags.set(this.tags);
+    icounts.set(this.icounts);
+    fields.set(this.fields);
+    this.tags = tags;
+    this.icounts = icounts;
+    this.fields = fields;
+  }
+}
+
 /** The first observation that differs from the recorded stream. */
 export interface ObservationMismatch {
   icount: number;
@@ -73,9 +141,12 @@ export interface ObservationMismatch {
   got: ObservationEvent;
 }
 
+/** Equal, a null field (NaN) equal to null. */
+const same = (x: number, y: number): boolean => x === y || (x !== x && y !== y);
+
 /**
- * Compares each observation of a replayed run with the next recorded one, field by field: an
- * event object is made only for the first that differs (the report's).
+ * Compares each observation of a replayed run with the next recorded one, field by field, in
+ * the recorded columns: an event object is made only for the first that differs (the report's).
  */
 export class ObservationCheck extends ObservationEvents {
   /** Index of the next recorded observation. */
@@ -83,7 +154,7 @@ export class ObservationCheck extends ObservationEvents {
   /** The first mismatch (every later observation is ignored). */
   mismatch: ObservationMismatch | null = null;
 
-  constructor(readonly expected: readonly ObservationEvent[]) {
+  constructor(readonly expected: ObservationColumns) {
     super();
   }
 
@@ -92,45 +163,44 @@ export class ObservationCheck extends ObservationEvents {
     return this.expected.length - this.position;
   }
 
-  /** The next recorded observation when it is a `kind` at `icount` and nothing differed yet. */
-  private next<K extends ObservationEvent['kind']>(kind: K, icount: number): Extract<ObservationEvent, { kind: K }> | undefined {
-    const e = this.expected[this.position];
-    return this.mismatch === null && e !== undefined && e.kind === kind && e.icount === icount
-      ? (e as Extract<ObservationEvent, { kind: K }>) : undefined;
+  /**
+   * Whether the next recorded observation is a `tag` at `icount` with fields a, b, c (NaN for
+   * null; unused fields not compared), nothing having differed yet.
+   */
+  private matches(tag: number, icount: number, fields: number, a = 0, b = 0, c = 0): boolean {
+    const x = this.expected, i = this.position;
+    if (this.mismatch !== null || i >= x.length || x.tag(i) !== tag || x.icount(i) !== icount) return false;
+    return (fields < 1 || same(x.field(i, 0), a)) && (fields < 2 || same(x.field(i, 1), b)) && (fields < 3 || same(x.field(i, 2), c));
   }
 
   override exception(icount: number, vector: number, errorCode: number | null, eip: number): void {
-    const e = this.next('exception', icount);
-    if (e !== undefined && e.vector === vector && e.errorCode === errorCode && e.eip === eip) this.position++;
+    if (this.matches(TAG.exception, icount, 3, vector, errorCode ?? NaN, eip)) this.position++;
     else super.exception(icount, vector, errorCode, eip);
   }
   override interrupt(icount: number, vector: number, source: number): void {
-    const e = this.next('interrupt', icount);
-    if (e !== undefined && e.vector === vector && e.source === source) this.position++;
+    if (this.matches(TAG.interrupt, icount, 2, vector, source)) this.position++;
     else super.interrupt(icount, vector, source);
   }
   override ioWrite(icount: number, port: number, size: number, value: number): void {
-    const e = this.next('io-write', icount);
-    if (e !== undefined && e.port === port && e.size === size && e.value === value) this.position++;
+    if (this.matches(TAG['io-write'], icount, 3, port, size, value)) this.position++;
     else super.ioWrite(icount, port, size, value);
   }
   override halt(icount: number): void {
-    if (this.next('halt', icount) !== undefined) this.position++;
+    if (this.matches(TAG.halt, icount, 0)) this.position++;
     else super.halt(icount);
   }
   override shutdown(icount: number): void {
-    if (this.next('shutdown', icount) !== undefined) this.position++;
+    if (this.matches(TAG.shutdown, icount, 0)) this.position++;
     else super.shutdown(icount);
   }
   override vmExit(icount: number, reason: number, qualification: number): void {
-    const e = this.next('vm-exit', icount);
-    if (e !== undefined && e.reason === reason && e.qualification === qualification) this.position++;
+    if (this.matches(TAG['vm-exit'], icount, 2, reason, qualification)) this.position++;
     else super.vmExit(icount, reason, qualification);
   }
 
   /** Only a differing observation gets here (super's calls): the first is the mismatch. */
   protected emit(got: ObservationEvent): void {
-    this.mismatch ??= { icount: got.icount, expected: this.expected[this.position] ?? null, got };
+    this.mismatch ??= { icount: got.icount, expected: this.expected.event(this.position), got };
   }
 }
 
