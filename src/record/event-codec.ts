@@ -6,6 +6,7 @@
 
 import { Packr } from 'msgpackr';
 import type { CheckpointState, TraceEvent } from './format.js';
+import { MalformedMsgpack, MsgpackReader } from './msgpack-reader.js';
 import type { MsgpackWriter } from './msgpack-writer.js';
 
 type FieldType = 'int' | 'int?' | 'str' | 'source' | 'bin' | 'state';
@@ -153,35 +154,56 @@ export function startRow(out: MsgpackWriter, tag: number, fields: number, icount
   out.int(icountDelta);
 }
 
-/** Called for each row of a known kind, once the row is known valid (fields as stored: source codes, raw bytes). */
+/**
+ * Called for each row of a known kind, once the row is known valid (fields as stored: source
+ * codes, raw bytes). `row` is reused for the next row: it is valid only during the call.
+ */
 export type RowVisitor = (spec: KindSpec, row: readonly unknown[], icount: number) => void;
 
+const reader = new MsgpackReader();
+/** One reusable row per field count a known kind can have: decoding makes no array per row. */
+const ROWS: readonly unknown[][] = Array.from({ length: 16 }, (_, n) => new Array<unknown>(n).fill(null));
+
 /**
- * Checks a decoded chunk payload (an array of `count` rows) and passes each row of a known kind
- * to `visit` with its absolute icount; returns why the payload is malformed or unreadable, or
- * undefined. Rows of unknown skippable kinds are left out, their icounts still counted.
+ * Decodes a chunk payload (an array of `count` rows), checks each row and passes each row of a
+ * known kind to `visit` with its absolute icount; returns why the payload is malformed or
+ * unreadable, or undefined. Rows of unknown skippable kinds are left out, their icounts still
+ * counted.
  */
-export function visitRows(rows: unknown, count: number, visit: RowVisitor): string | undefined {
-  if (!Array.isArray(rows)) return 'malformed (payload is not an array of events)';
-  if (rows.length !== count) return `malformed (${rows.length} events, the frame says ${count})`;
-  let icount = 0;
-  for (let i = 0; i < rows.length; i++) {
-    const row: unknown = rows[i];
-    if (!Array.isArray(row) || row.length < 2) return `malformed (event ${i} is not an array [tag, icount, ...])`;
-    const tag: unknown = row[0], delta: unknown = row[1];
-    icount += typeof delta === 'number' ? delta : NaN;
-    if (typeof tag !== 'number' || !Number.isInteger(tag) || tag < 0) return `malformed (event ${i}: bad tag ${String(tag)})`;
-    if (!isIcount(icount)) return `malformed (event ${i}: icount is not a safe non-negative integer)`;
-    const spec = SPEC_BY_TAG.get(tag);
-    if (spec !== undefined) {
+export function visitRows(payload: Uint8Array, count: number, visit: RowVisitor): string | undefined {
+  reader.reset(payload);
+  try {
+    const rows = reader.arrayLength();
+    if (rows < 0) return 'malformed (payload is not an array of events)';
+    if (rows !== count) return `malformed (${rows} events, the frame says ${count})`;
+    let icount = 0;
+    for (let i = 0; i < rows; i++) {
+      const length = reader.arrayLength();
+      if (length < 2) return `malformed (event ${i} is not an array [tag, icount, ...])`;
+      const tag: unknown = reader.value(), delta: unknown = reader.value();
+      icount += typeof delta === 'number' ? delta : NaN;
+      if (typeof tag !== 'number' || !Number.isInteger(tag) || tag < 0) return `malformed (event ${i}: bad tag ${String(tag)})`;
+      if (!isIcount(icount)) return `malformed (event ${i}: icount is not a safe non-negative integer)`;
+      const spec = SPEC_BY_TAG.get(tag);
+      if (spec === undefined) {
+        if (tag < FIRST_SKIPPABLE_TAG) return `event ${i} has kind ${tag}, unknown to this trapdiff (a newer one wrote it)`;
+        for (let j = 2; j < length; j++) reader.skip();
+        continue;
+      }
+      if (length !== 2 + spec.fields.length) return `malformed (event ${i}: ${spec.kind}: ${length - 2} fields, expected ${spec.fields.length})`;
+      const row = ROWS[length]!;
+      row[0] = tag;
+      row[1] = delta;
+      for (let j = 2; j < length; j++) row[j] = reader.value();
       const problem = rowProblem(spec, row);
       if (problem !== undefined) return `malformed (event ${i}: ${spec.kind}: ${problem})`;
       visit(spec, row, icount);
-    } else if (tag < FIRST_SKIPPABLE_TAG) {
-      return `event ${i} has kind ${tag}, unknown to this trapdiff (a newer one wrote it)`;
     }
+    return reader.done ? undefined : `malformed (${payload.length - reader.pos} bytes after the events)`;
+  } catch (err) {
+    if (err instanceof MalformedMsgpack) return `malformed (${err.message})`;
+    throw err;
   }
-  return undefined;
 }
 
 /** The kind of tag `tag` (undefined for an unknown one). */
@@ -203,9 +225,8 @@ export function rowEvent(spec: KindSpec, row: readonly unknown[], icount: number
   return event as unknown as TraceEvent;
 }
 
-/** What is wrong with a row of a known kind, or undefined. */
+/** What is wrong with the fields of a row of a known kind (its length checked), or undefined. */
 function rowProblem(spec: KindSpec, row: readonly unknown[]): string | undefined {
-  if (row.length !== 2 + spec.fields.length) return `${row.length - 2} fields, expected ${spec.fields.length}`;
   for (let i = 0; i < spec.fields.length; i++) {
     const type = spec.types[i]!, raw = row[2 + i];
     const value = fieldValue(type, raw);

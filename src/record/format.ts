@@ -423,9 +423,8 @@ export class TraceReader {
       const chunkOffset = offset;
       offset += CHUNK_FRAME_BYTES + length;
       if (count === FOOTER_MARK) return this.readFooter(payload, index, eventsSeen, size - offset);
-      const rows = unpackOrUndefined(payload);
       eventsSeen += count;
-      yield { index, offset: chunkOffset, visit: (v) => visitChunk(rows, count, v) };
+      yield { index, offset: chunkOffset, visit: (v) => visitChunk(payload, count, v) };
     }
   }
 
