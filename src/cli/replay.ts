@@ -17,11 +17,11 @@ import { diffStates, renderState, type Change } from '../record/diff.js';
 import { codePlace, retiredInstruction, type CodePlace } from '../record/lockstep.js';
 import { replay, type ReplayResult } from '../record/replayer.js';
 import { TimeTravel, type TravelPoint } from '../record/timetravel.js';
-import { indexTrace, type IndexedTrace } from '../record/trace-index.js';
+import type { IndexedTrace } from '../record/trace-index.js';
 import { parseArgs, parseUint, UserError } from './args.js';
 import { millions, progressLine } from './machine-setup.js';
 import type { CliIo } from './main.js';
-import { DIVERGENCE_EXIT, openTrace, traceImage } from './trace-input.js';
+import { DIVERGENCE_EXIT, openIndexedTrace, traceImage } from './trace-input.js';
 
 export const REPLAY_USAGE = 'trapdiff replay FILE [--image IMAGE] [--at N [--back K]] [--prefix] [--json] [--progress]';
 
@@ -43,9 +43,8 @@ export function replayCommand(args: readonly string[], io: CliIo): number {
   const at = p.strings.has('at') ? parseUint('--at', p.strings.get('at')!) : undefined;
   const back = p.strings.has('back') ? parseUint('--back', p.strings.get('back')!) : undefined;
   if (back !== undefined && at === undefined) throw new UserError('replay: --back K steps back from --at N; give --at too');
-  const trace = openTrace(path, p.flags.has('prefix'));
-  const image = traceImage(trace, path, p.strings.get('image'));
-  const indexed = indexTrace(trace);
+  const indexed = openIndexedTrace(path, p.flags.has('prefix'));
+  const image = traceImage(indexed, path, p.strings.get('image'));
   const json = p.flags.has('json');
   return at === undefined
     ? verify(path, indexed, image, io, json, p.flags.has('progress'))

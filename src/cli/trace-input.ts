@@ -8,8 +8,9 @@
 // the one recorded (machine.imageSha256), else the trace is refused.
 
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
-import { readTrace, type TraceFile } from '../record/format.js';
+import { readTrace, type TraceFile, type TraceHeader } from '../record/format.js';
 import { checkImage } from '../record/rebuild.js';
+import { loadTrace, type IndexedTrace } from '../record/trace-index.js';
 import { UserError } from './args.js';
 import { readImage } from './machine-setup.js';
 
@@ -24,15 +25,25 @@ export function imagePathForHeader(imagePath: string, tracePath: string): string
 /** The trace at `path`, refusing (UserError) one that is not complete unless `prefix`. */
 export function openTrace(path: string, prefix: boolean): TraceFile {
   const t = readTrace(path);
-  if (!t.complete && !prefix) {
-    const events = t.events.length;
-    throw new UserError(`${path} is incomplete (${t.stoppedAt ?? 'no footer'}); --prefix replays its ${events} intact event${events === 1 ? '' : 's'}`);
+  if (!t.complete && !prefix) refuseIncomplete(path, t.stoppedAt, t.events.length);
+  return t;
+}
+
+/** The trace at `path` indexed for replay (loadTrace: no event object per observation), refused as openTrace does. */
+export function openIndexedTrace(path: string, prefix: boolean): IndexedTrace {
+  const t = loadTrace(path);
+  if (t.stoppedAt !== undefined && !prefix) {
+    refuseIncomplete(path, t.stoppedAt, t.inputs.length + t.observations.length + t.checkpoints.length + t.snapshots.length);
   }
   return t;
 }
 
+function refuseIncomplete(path: string, stoppedAt: string | undefined, events: number): never {
+  throw new UserError(`${path} is incomplete (${stoppedAt ?? 'no footer'}); --prefix replays its ${events} intact event${events === 1 ? '' : 's'}`);
+}
+
 /** The image of trace `t` (read from `tracePath`): --image `given`, else the one the header names; checked by SHA-256. */
-export function traceImage(t: TraceFile, tracePath: string, given: string | undefined): Uint8Array {
+export function traceImage(t: { header: TraceHeader }, tracePath: string, given: string | undefined): Uint8Array {
   const named = t.header.machine.imageName;
   const path = given ?? (isAbsolute(named) ? named : resolve(dirname(tracePath), named));
   let image: Uint8Array;
