@@ -44,11 +44,17 @@ export class MsgpackReader {
 
   /** The next value: numbers, nil, booleans, strings, bytes (a view) here; arrays, maps and extensions by msgpackr. */
   value(): unknown {
-    const at = this.pos, type = this.byte(at);
-    if (type < 0x80) {
+    // Small enough to inline: most fields of a row are positive fixints.
+    const at = this.pos, type = this.bytes[at];
+    if (type !== undefined && type < 0x80) {
       this.pos = at + 1;
       return type;
     }
+    return this.otherValue();
+  }
+
+  private otherValue(): unknown {
+    const at = this.pos, type = this.byte(at);
     if (type >= 0xe0) {
       this.pos = at + 1;
       return type - 0x100;
