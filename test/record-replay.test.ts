@@ -130,8 +130,11 @@ describe('live recording', () => {
 
   it('time travel reaches the recorded checkpoints of the live trace', () => {
     const cps = first.trace.events.filter((e) => e.kind === 'checkpoint');
+    // A live run's length follows the host's speed (a loaded host takes its timer ticks sooner):
+    // pick checkpoints by position, out of order, so the test does not depend on how many there are.
+    expect(cps.length).toBeGreaterThanOrEqual(5);
     const tt = new TimeTravel(first.trace, LIVE);
-    for (const c of [cps[3]!, cps[17]!, cps[1]!, cps.at(-2)!]) expect(tt.at(c.icount).hash).toBe(c.hash);
+    for (const c of [cps[3]!, cps[cps.length >> 1]!, cps[1]!, cps.at(-2)!]) expect(tt.at(c.icount).hash).toBe(c.hash);
     tt.dispose();
   });
 });
