@@ -169,3 +169,9 @@ export class LiveEnv implements Env {
     process.stdin.pause();
   }
 }
+
+/** The Env a machine option names: 'deterministic' (the default), 'live', or the caller's own. */
+export function envFor(choice: 'deterministic' | 'live' | Env | undefined): Env {
+  if (choice === 'live') return new LiveEnv();
+  return choice === undefined || choice === 'deterministic' ? new DeterministicEnv() : choice;
+}

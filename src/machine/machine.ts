@@ -5,7 +5,7 @@
 import { Cpu } from '../cpu/cpu.js';
 import type { CreateDevices, Device, DeviceStop, InterruptController, MachineContext } from './device.js';
 import { createDevices as defaultDevices } from './devices/index.js';
-import { DeterministicEnv, LiveEnv, type Env } from './env.js';
+import { envFor, type Env } from './env.js';
 import { UserError } from './errors.js';
 import { IoBus } from './iobus.js';
 import { loadImage, type LoadOptions, type LoaderKind } from './loaders/index.js';
@@ -141,7 +141,7 @@ export class Machine {
       if (e instanceof RangeError) throw new UserError(`cannot allocate ${memMiB} MiB of guest RAM on this host`);
       throw e;
     }
-    this.env = opts.env === 'live' ? new LiveEnv() : opts.env === undefined || opts.env === 'deterministic' ? new DeterministicEnv() : opts.env;
+    this.env = envFor(opts.env);
     const period = this.env.clockSyncCycles;
     if (!(period === Infinity || (Number.isInteger(period) && period > 0))) {
       throw new RangeError(`env clock-sync period ${period} is not a positive integer or Infinity`);

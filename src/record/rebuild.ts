@@ -35,14 +35,17 @@ export function checkImage(spec: MachineSpec, image: Uint8Array, what = 'the tra
 /** Extra machine options of a rebuilt machine (output streams); never its configuration. */
 export type RebuildOptions = Pick<MachineOptions, 'onDebugOutput' | 'onSerialOutput'>;
 
-/** A fresh machine of `spec` with `image` loaded, its Env `env` (attached to the CPU when it can be), its write watch armed. */
+/**
+ * A fresh machine of `spec` with `image` loaded, its Env `env` (attached to the CPU when it can
+ * be), its write watch armed. The caller has matched the image to the spec (checkImage, once:
+ * a replay builds machines again on seeks).
+ */
 export function buildMachine(
   spec: MachineSpec,
   image: Uint8Array,
   env: Env & { attach?(cpu: { readonly icount: number }): void },
   opts: RebuildOptions = {},
 ): Machine {
-  checkImage(spec, image);
   if (!isLoaderKind(spec.loader)) throw new TraceError(`the trace names an unknown loader '${spec.loader}'`);
   const m = createMachine({ ...opts, memMiB: spec.memMiB, vmx: spec.vmx, env });
   // From creation on, so that a StateTracker made `fresh` knows every page not listed is zeros.

@@ -6,7 +6,7 @@
 // had not stopped), so the checkpoints land on exact multiples of K; the last one is where the
 // run ended.
 
-import { DeterministicEnv, LiveEnv, type Env } from '../machine/env.js';
+import { envFor, type Env } from '../machine/env.js';
 import { UserError } from '../machine/errors.js';
 import type { LoaderKind, LoadOptions } from '../machine/loaders/index.js';
 import { DEFAULT_MEM_MIB, DEFAULT_VMX, type Machine, type RunResult } from '../machine/machine.js';
@@ -123,7 +123,7 @@ export function record(opts: RecordOptions): RecordResult {
   const mEvery = positiveInt('snapshotEvery', opts.snapshotEvery ?? Math.max(k, Math.floor(DEFAULT_SNAPSHOT_EVERY / k) * k));
   if (mEvery % k !== 0) throw new UserError(`snapshotEvery (${mEvery}) must be a multiple of checkpointEvery (${k})`);
   const maxInsns = opts.maxInsns === undefined ? null : positiveInt('maxInsns', opts.maxInsns);
-  const inner = opts.env === 'live' ? new LiveEnv() : opts.env === undefined || opts.env === 'deterministic' ? new DeterministicEnv() : opts.env;
+  const inner = envFor(opts.env);
   const header: TraceHeader = {
     format: TRACE_FORMAT_VERSION,
     trapdiffVersion: TRAPDIFF_VERSION,

@@ -8,7 +8,7 @@ import type { MachineSnapshot } from '../machine/snapshot.js';
 import { ReplayEnv } from './inputs.js';
 import { describeEvent, observe, ObservationCheck } from './observations.js';
 import {
-  applyMachineState, applyPages, buildMachine, decodeSnapshot, type RebuildOptions, type StoredSnapshot,
+  applyMachineState, applyPages, buildMachine, checkImage, decodeSnapshot, type RebuildOptions, type StoredSnapshot,
 } from './rebuild.js';
 import { StateTracker } from './state.js';
 import type { IndexedTrace } from './trace-index.js';
@@ -46,6 +46,7 @@ export class ReplayMachine {
     private readonly image: Uint8Array,
     private readonly opts: ReplayMachineOptions = {},
   ) {
+    checkImage(trace.header.machine, image);
     this.env = new ReplayEnv(trace.inputs, trace.env);
     this.observations = new ObservationCheck(trace.observations);
     this.decoded = trace.snapshots.map(() => null);
