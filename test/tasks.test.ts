@@ -12,7 +12,7 @@ import { taskReturn } from '../src/cpu/tasks.js';
 import { asm, makeCpu, SEL, STACK_TOP } from './helpers/harness.js';
 import { enterRing3 } from './helpers/idt.js';
 import { descHi, gateDesc, runCatch, segDesc, setGdt, sysDesc } from './helpers/segments.js';
-import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romClearIdt, romEnd, romFaultGates, romFaultStubs, romFlatSegments, romPrint, romShutdown, romStart } from './helpers/rom.js';
+import { compareOnRom, GDT_FLAT_R0, GDT_FLAT_R3, GDT_TSS, ROM_HEX, romClearIdt, romEnd, romFaultGates, romFaultStubs, romGate, romFlatSegments, romPrint, romShutdown, romStart } from './helpers/rom.js';
 
 const GP = (errorCode: number) => ({ vector: EXC_GP, errorCode });
 const TS = (errorCode: number) => ({ vector: EXC_TS, errorCode });
@@ -283,12 +283,7 @@ ${romFlatSegments()}
   ; IDT at 0x2000: vectors 10-13 and 0x30 (DPL 3)
 ${romClearIdt('0x31')}
 ${romFaultGates('0x08')}
-  mov eax, cont
-  mov [0x2000 + 0x30*8], ax
-  mov word [0x2002 + 0x30*8], 0x08
-  mov word [0x2004 + 0x30*8], 0xee00
-  shr eax, 16
-  mov [0x2006 + 0x30*8], ax
+${romGate('0x30', 'cont', '0x08', '0xee00')}
   ; IOPL 3 so that ring 3 can print
   pushfd
   or dword [esp], 0x3000

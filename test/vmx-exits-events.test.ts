@@ -11,7 +11,7 @@ import { CONTROL_MUST1 } from '../src/cpu/vmx/capabilities.js';
 import { ENTRY, EXIT, PIN, PROC } from '../src/cpu/vmx/controls.js';
 import { vmcsRead } from '../src/cpu/vmx/vmcs.js';
 import { asm, CODE_BASE, IDT_BASE, makeCpu, type Harness } from './helpers/harness.js';
-import { compareOnRom } from './helpers/rom.js';
+import { compareOnRom, romGate } from './helpers/rom.js';
 import { vmxRom } from './helpers/vmx-rom.js';
 import {
   DATA, ENTRY_FAILURE_GUEST_STATE, GUEST_RSP, LABEL_INSN, LABEL_NEXT, program, rd, vmxReady, w,
@@ -522,12 +522,7 @@ const EVENTS_ROM = vmxRom(`%define NEXT 0x3000
   W 0x6820, 0x202
   LAUNCH
   ; an injected external interrupt through a gate at 2000H to g_cpuid
-  mov eax, g_cpuid
-  mov [0x2000 + 0x40 * 8], ax
-  mov word [0x2002 + 0x40 * 8], 8
-  mov word [0x2004 + 0x40 * 8], 0x8e00
-  shr eax, 16
-  mov [0x2006 + 0x40 * 8], ax
+${romGate('0x40', 'g_cpuid', '8', '0x8e00')}
   CASE g_nop
   W 0x6818, 0x2000
   W 0x4812, 0x7ff

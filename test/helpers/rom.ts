@@ -54,6 +54,15 @@ export const romClearIdt = (vectors: string): string => `  mov edi, 0x2000
   rep stosd
 `;
 
+/** IDT entry `vector` (in the IDT at 2000H): a gate to `target` through selector `sel`, type and attribute word `attr`. */
+export const romGate = (vector: string, target: string, sel: string, attr: string): string => `  mov eax, ${target}
+  mov [0x2000 + ${vector}*8], ax
+  mov word [0x2002 + ${vector}*8], ${sel}
+  mov word [0x2004 + ${vector}*8], ${attr}
+  shr eax, 16
+  mov [0x2006 + ${vector}*8], ax
+`;
+
 /**
  * Interrupt gates (DPL 0) for #TS, #NP, #SS and #GP to selector `sel`, at the handlers `exc10`..
  * `exc13`, which the ROM lays out at equal distances.
